@@ -1,0 +1,1 @@
+"""The websd MkDocs plugin: compiles models during `mkdocs build` and embeds playgrounds."""
