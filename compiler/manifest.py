@@ -18,15 +18,6 @@ MANIFEST_NAME = "websd-model.json"
 
 
 @dataclass(frozen=True)
-class Shard:
-    """One weight file of the tensor cache, with the digest the runtime checks before use."""
-
-    path: str
-    bytes: int
-    sha256: str
-
-
-@dataclass(frozen=True)
 class FunctionSig:
     """A compiled Relax function: its inputs in call order, and the weight group it takes."""
 

@@ -1,0 +1,94 @@
+"""Import every part of a pipeline and assemble the one Relax IRModule the browser runs.
+
+Functions (all take their weights as one bundled tuple after the real inputs):
+- encode_text(input_ids)                                   → text embeddings
+- denoise(latents, timestep, text_embeds[2], guidance)      → guided noise prediction
+- denoise_cond(latents, timestep, text_embeds[1])           → noise prediction, no guidance
+- decode_image(latents)                                     → packed RGBA8 image
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import tvm
+from tvm import relax
+
+from .importers.export import ImportedPart
+from .importers.text_encoder import import_text_encoder
+from .importers.unet import import_conditional_unet, import_guided_unet
+from .importers.vae import import_image_decoder
+from .spec import ModelSpec
+
+
+@dataclass(frozen=True)
+class FunctionInfo:
+    """Which weight group a function takes, for the manifest and the runners."""
+
+    group: str
+    input_names: tuple[str, ...]
+    output_name: str
+
+
+FUNCTIONS: dict[str, FunctionInfo] = {
+    "encode_text": FunctionInfo("text_encoder", ("input_ids",), "text_embeds"),
+    "denoise": FunctionInfo(
+        "unet", ("latents", "timestep", "text_embeds", "guidance_scale"), "noise_pred"
+    ),
+    "denoise_cond": FunctionInfo("unet", ("latents", "timestep", "text_embeds"), "noise_pred"),
+    "decode_image": FunctionInfo("vae", ("latents",), "image"),
+}
+
+
+@dataclass
+class AssembledModel:
+    """The IRModule plus its weights, grouped so that functions sharing weights share them."""
+
+    module: tvm.IRModule
+    param_names: dict[str, list[str]] = field(default_factory=dict)
+    weights: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def _load_torch_parts(spec: ModelSpec) -> dict[str, Any]:
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextModel
+
+    return {
+        "text_encoder": CLIPTextModel.from_pretrained(spec.folder / "text_encoder").float(),
+        "unet": UNet2DConditionModel.from_pretrained(spec.folder / "unet").float(),
+        "vae": AutoencoderKL.from_pretrained(spec.folder / "vae").float(),
+    }
+
+
+def assemble(spec: ModelSpec, progress: Callable[[str], None] = print) -> AssembledModel:
+    parts = _load_torch_parts(spec)
+    text_shape = (spec.max_length, spec.hidden_size)
+    importers: dict[str, Callable[[], ImportedPart]] = {
+        "encode_text": lambda: import_text_encoder(parts["text_encoder"], spec.max_length),
+        "denoise": lambda: import_guided_unet(parts["unet"], spec.latent_hw, text_shape),
+        "denoise_cond": lambda: import_conditional_unet(parts["unet"], spec.latent_hw, text_shape),
+        "decode_image": lambda: import_image_decoder(parts["vae"], spec.latent_hw),
+    }
+    model = AssembledModel(tvm.IRModule())
+    for name, run_import in importers.items():
+        progress(f"import {name}")
+        part = run_import()
+        group = FUNCTIONS[name].group
+        names = [f"{group}.{param}" for param in part.param_names]
+        if group in model.param_names and model.param_names[group] != names:
+            raise RuntimeError(f"{name} takes other {group} weights than its sibling function")
+        model.param_names[group] = names
+        model.weights.update(zip(names, part.params, strict=True))
+        model.module[name] = part.function.with_attr("global_symbol", name)
+    return model
+
+
+def tensor_signature(function: relax.Function, names: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Shapes and dtypes of a function's real inputs, as the manifest records them."""
+    return [
+        {"name": name, "shape": [int(d) for d in var.ty.shape], "dtype": str(var.ty.dtype)}
+        for name, var in zip(names, function.params, strict=False)
+    ]

@@ -1,0 +1,111 @@
+"""The `websd` command: `websd build` and `websd generate`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .errors import WebsdError
+from .progress import Reporter
+from .spec import DEFAULT_SCHEDULER, DTYPES, SCHEDULERS, BuildOptions
+
+
+def _default_model() -> str:
+    from .models.shapes import pipeline_path
+
+    return str(pipeline_path())
+
+
+def _add_build_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dtype", default="float32", choices=DTYPES)
+    parser.add_argument("--width", type=int, help="image width (default: the model's)")
+    parser.add_argument("--height", type=int, help="image height (default: the model's)")
+    parser.add_argument("--shard-mb", type=int, default=24, help="weight shard size cap, MiB")
+
+
+def _options(args: argparse.Namespace) -> BuildOptions:
+    return BuildOptions(
+        dtype=args.dtype,
+        width=args.width,
+        height=args.height,
+        shard_mb=args.shard_mb,
+    )
+
+
+def _build(args: argparse.Namespace) -> None:
+    from .build import build_model
+
+    result = build_model(args.model or _default_model(), Path(args.out), _options(args))
+    manifest = result.manifest
+    print(
+        f"{result.folder}: {manifest['image']['width']}x{manifest['image']['height']} "
+        f"{manifest['dtype']}, library {manifest['library']['bytes']} bytes, weights "
+        f"{manifest['weights']['bytes']} bytes in {len(manifest['weights']['shards'])} shards"
+        + (" (from cache)" if result.cached else "")
+    )
+
+
+def _generate(args: argparse.Namespace) -> None:
+    from .build import build_model
+    from .native import NativeModel, save_png
+
+    report = Reporter()
+    result = build_model(args.model or _default_model(), None, _options(args), report)
+    model = NativeModel(result.folder)
+    generation = model.generate(
+        args.prompt,
+        negative_prompt=args.negative_prompt,
+        seed=args.seed,
+        steps=args.steps,
+        guidance=args.guidance,
+        scheduler=args.scheduler,
+        on_step=lambda i, n, ms: report(f"step {i}/{n}: {ms:.0f} ms"),
+    )
+    if generation.truncated:
+        report("the prompt was longer than the model's token limit and was truncated")
+    parameters = {
+        "prompt": args.prompt,
+        "negative_prompt": args.negative_prompt,
+        "seed": args.seed,
+        "steps": args.steps,
+        "guidance": args.guidance,
+        "scheduler": args.scheduler,
+        "model": result.manifest["content_hash"],
+    }
+    save_png(generation, Path(args.out), parameters)
+    print(args.out)
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="websd", description=__doc__)
+    commands = root.add_subparsers(dest="command", required=True)
+
+    build = commands.add_parser("build", help="compile a pipeline into an artifact folder")
+    build.add_argument("model", nargs="?", help="diffusers folder or hub id (default: shapes)")
+    build.add_argument("--out", required=True, help="artifact folder to write")
+    _add_build_options(build)
+    build.set_defaults(run=_build)
+
+    generate = commands.add_parser("generate", help="make an image with the native runner")
+    generate.add_argument("--model", help="diffusers folder or hub id (default: shapes)")
+    generate.add_argument("--prompt", required=True)
+    generate.add_argument("--negative-prompt", default="")
+    generate.add_argument("--seed", type=int, default=0)
+    generate.add_argument("--steps", type=int, default=20)
+    generate.add_argument("--guidance", type=float, default=7.5)
+    generate.add_argument("--scheduler", default=DEFAULT_SCHEDULER, choices=SCHEDULERS)
+    generate.add_argument("--out", default="image.png")
+    _add_build_options(generate)
+    generate.set_defaults(run=_generate)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        args.run(args)
+    except WebsdError as error:
+        print(f"websd: error: {error}", file=sys.stderr)
+        return 2
+    return 0

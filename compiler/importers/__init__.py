@@ -1,0 +1,1 @@
+"""Importers: one per model part, each turning a torch module into one Relax function."""

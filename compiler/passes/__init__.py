@@ -1,0 +1,1 @@
+"""Compiler passes, one per file, composed in `pipeline.py`."""

@@ -1,0 +1,163 @@
+"""What a model is: read a diffusers pipeline folder (or hub id) and check websd can compile it.
+
+Everything downstream — importers, manifest, runtime — reads sizes and settings from the
+ModelSpec made here, never from constants.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import ModelSourceError, OptionError, UnsupportedModelError
+
+SCHEDULERS = ("dpm++2m", "euler", "euler-a", "ddim", "lcm")
+DEFAULT_SCHEDULER = "dpm++2m"
+DTYPES = ("float32", "float16")
+MAX_IMAGE_SIDE = 1024
+_PARTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
+_HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """Choices that change the compiled artifacts (and so the cache key)."""
+
+    dtype: str = "float32"
+    width: int | None = None
+    height: int | None = None
+    shard_mb: int = 24
+
+    def __post_init__(self) -> None:
+        if self.dtype not in DTYPES:
+            raise OptionError(f"unknown dtype {self.dtype!r}: use one of {', '.join(DTYPES)}")
+        if not 1 <= self.shard_mb <= 1024:
+            raise OptionError(f"shard size {self.shard_mb} MiB is out of range: use 1 to 1024")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """The sizes and settings of one pipeline at the chosen image size."""
+
+    folder: Path
+    family: str
+    width: int
+    height: int
+    latent_channels: int
+    vae_scale: int
+    max_length: int
+    hidden_size: int
+    prediction_type: str
+    vae_scaling_factor: float
+    scheduler_config: dict[str, Any]
+
+    @property
+    def latent_hw(self) -> tuple[int, int]:
+        return self.height // self.vae_scale, self.width // self.vae_scale
+
+
+def resolve_source(source: str | Path) -> Path:
+    """A local diffusers folder as is; a hub id downloaded (only on a machine with a network)."""
+    path = Path(source).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise ModelSourceError(f"{path} is a file: give the pipeline's folder")
+        return path.resolve()
+    if not _HUB_ID.match(str(source)) or str(source).startswith("."):
+        raise ModelSourceError(
+            f"{source}: no such folder. Give a diffusers pipeline folder (the one holding "
+            "model_index.json) or a hub id such as 'stabilityai/sd-turbo'."
+        )
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(str(source))).resolve()
+    except Exception as error:
+        raise ModelSourceError(
+            f"{source} is not a local folder, and downloading it as a hub id failed "
+            f"({type(error).__name__}: {error}). Check the path, or the id and your network."
+        ) from error
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ModelSourceError(f"{path} is missing: the pipeline folder is incomplete") from None
+    except json.JSONDecodeError as error:
+        raise ModelSourceError(f"{path} is not valid JSON: {error}") from None
+
+
+def _check_supported(index: dict[str, Any], unet: dict[str, Any], folder: Path) -> None:
+    name = index.get("_class_name", "?")
+    if "text_encoder_2" in index or "XL" in name:
+        raise UnsupportedModelError(
+            f"{folder} is an SDXL pipeline ({name}): two text encoders (text_encoder_2) are "
+            "not supported yet. Supported: SD 1.x, SD 2.x and SD-Turbo."
+        )
+    missing = [part for part in _PARTS if part not in index]
+    if missing:
+        raise ModelSourceError(
+            f"{folder} is not a Stable Diffusion pipeline: model_index.json has no "
+            f"{', '.join(missing)}"
+        )
+    if unet.get("in_channels", 4) != 4:
+        raise UnsupportedModelError(
+            f"{folder}: the UNet takes {unet['in_channels']} input channels (an inpainting or "
+            "depth model); only text-to-image UNets with 4 latent channels are supported"
+        )
+    for key, feature in (
+        ("addition_embed_type", "added conditioning (addition_embed_type)"),
+        ("class_embed_type", "class conditioning (class_embed_type)"),
+        ("time_cond_proj_dim", "guidance embedding (time_cond_proj_dim)"),
+    ):
+        if unet.get(key) is not None:
+            raise UnsupportedModelError(f"{folder}: the UNet uses {feature}, not supported yet")
+
+
+def _image_size(requested: int | None, default: int, multiple: int, axis: str) -> int:
+    size = default if requested is None else requested
+    if size % multiple or not multiple <= size <= MAX_IMAGE_SIDE:
+        raise OptionError(
+            f"{axis} {size} is out of range: use a multiple of {multiple} "
+            f"from {multiple} to {MAX_IMAGE_SIDE} (this model's default is {default})"
+        )
+    return size
+
+
+def read_spec(folder: Path, options: BuildOptions) -> ModelSpec:
+    """Read the pipeline's configs and check every assumption websd's importers make."""
+    if not (folder / "model_index.json").is_file():
+        raise ModelSourceError(
+            f"{folder} is not a diffusers pipeline folder: it has no model_index.json. "
+            "Give the folder that `save_pretrained` wrote (or a hub id)."
+        )
+    index = _read_json(folder / "model_index.json")
+    unet = _read_json(folder / "unet" / "config.json")
+    _check_supported(index, unet, folder)
+    vae = _read_json(folder / "vae" / "config.json")
+    text = _read_json(folder / "text_encoder" / "config.json")
+    scheduler = _read_json(folder / "scheduler" / "scheduler_config.json")
+    tokenizer = _read_json(folder / "tokenizer" / "tokenizer_config.json")
+
+    vae_scale = 2 ** (len(vae["block_out_channels"]) - 1)
+    multiple = vae_scale * 2 ** (len(unet["down_block_types"]) - 1)
+    default_side = unet["sample_size"] * vae_scale
+    max_length = int(tokenizer.get("model_max_length", text["max_position_embeddings"]))
+    max_length = min(max_length, int(text["max_position_embeddings"]))
+    return ModelSpec(
+        folder=folder,
+        family="sd2" if unet.get("use_linear_projection") else "sd1",
+        width=_image_size(options.width, default_side, multiple, "width"),
+        height=_image_size(options.height, default_side, multiple, "height"),
+        latent_channels=int(unet["in_channels"]),
+        vae_scale=vae_scale,
+        max_length=max_length,
+        hidden_size=int(text["hidden_size"]),
+        prediction_type=scheduler.get("prediction_type", "epsilon"),
+        vae_scaling_factor=float(vae.get("scaling_factor", 0.18215)),
+        scheduler_config=scheduler,
+    )

@@ -1,0 +1,48 @@
+"""Shared fixtures: tiny random-weight pipelines saved to disk, and their builds.
+
+Builds go through a cache folder inside the checkout (tests/.artifacts, git-ignored), so a
+fresh clone builds everything for real while repeated local runs reuse what did not change.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ARTIFACTS = Path(__file__).parent / ".artifacts"
+os.environ.setdefault("WEBSD_CACHE_DIR", str(ARTIFACTS / "cache"))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def _saved_pipeline(name: str, factory: pytest.TempPathFactory) -> Path:
+    from websd.testing.configs import CONFIGS
+    from websd.testing.pipelines import save_random_pipeline
+
+    return save_random_pipeline(CONFIGS[name], factory.mktemp(name), seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_sd1(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _saved_pipeline("tiny-sd1", tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def tiny_sd2(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _saved_pipeline("tiny-sd2", tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def tiny_sd1_build(tiny_sd1: Path, tmp_path_factory: pytest.TempPathFactory):
+    from websd.build import build_model
+    from websd.progress import Reporter
+
+    return build_model(tiny_sd1, tmp_path_factory.mktemp("build") / "tiny-sd1", report=Reporter())
+
+
+@pytest.fixture(scope="session")
+def tiny_sd2_build(tiny_sd2: Path, tmp_path_factory: pytest.TempPathFactory):
+    from websd.build import build_model
+
+    return build_model(tiny_sd2, tmp_path_factory.mktemp("build") / "tiny-sd2")

@@ -1,0 +1,50 @@
+"""Compiled models are cached by content, and a failed build leaves no half entry."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from websd import build as build_module
+from websd.build import build_model
+from websd.cache import cache_root
+
+
+def test_second_build_is_a_cache_hit(tiny_sd1, tiny_sd1_build, tmp_path):
+    start = time.perf_counter()
+    again = build_model(tiny_sd1, tmp_path / "again")
+    assert again.cached
+    assert time.perf_counter() - start < 5
+    assert again.manifest["content_hash"] == tiny_sd1_build.manifest["content_hash"]
+    assert (again.folder / "model.wasm").read_bytes() == (
+        tiny_sd1_build.folder / "model.wasm"
+    ).read_bytes()
+
+
+def test_failed_build_leaves_no_entry(tiny_sd1, tmp_path, monkeypatch):
+    monkeypatch.setenv("WEBSD_CACHE_DIR", str(tmp_path / "cache"))
+
+    def crash(spec, options, key, out, report):
+        (out / "model.wasm").write_bytes(b"half")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(build_module, "compile_model", crash)
+    with pytest.raises(KeyboardInterrupt):
+        build_model(tiny_sd1, tmp_path / "out")
+    models = cache_root() / "models"
+    assert not models.exists() or not any(models.iterdir())
+    assert not (tmp_path / "out").exists()
+
+
+def test_corrupt_shard_is_named(tiny_sd1_build, tmp_path):
+    import shutil
+
+    from websd.native import NativeModel
+
+    copy = shutil.copytree(tiny_sd1_build.folder, tmp_path / "copy")
+    shard = copy / tiny_sd1_build.manifest["weights"]["shards"][0]["path"]
+    data = bytearray(shard.read_bytes())
+    data[100] ^= 0xFF
+    shard.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=f"weight shard .*{shard.name} is corrupt"):
+        NativeModel(copy)

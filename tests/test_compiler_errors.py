@@ -1,0 +1,103 @@
+"""Bad input fails early with a message that names the problem, and writes nothing."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from websd.build import build_model
+from websd.errors import ModelSourceError, OptionError, UnsupportedModelError
+from websd.spec import BuildOptions
+
+
+def _copy_with_index(source, target, **changes):
+    shutil.copytree(source, target)
+    index = json.loads((target / "model_index.json").read_text())
+    (target / "model_index.json").write_text(json.dumps(index | changes))
+    return target
+
+
+def test_missing_path(tmp_path):
+    with pytest.raises(ModelSourceError, match="no such folder"):
+        build_model(tmp_path / "nowhere", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_folder_that_is_not_a_pipeline(tmp_path):
+    (tmp_path / "notes").mkdir()
+    with pytest.raises(ModelSourceError, match="not a diffusers pipeline folder"):
+        build_model(tmp_path / "notes", tmp_path / "out")
+
+
+def test_pipeline_without_a_unet(tiny_sd1, tmp_path):
+    folder = _copy_with_index(tiny_sd1, tmp_path / "m")
+    index = json.loads((folder / "model_index.json").read_text())
+    del index["unet"]
+    (folder / "model_index.json").write_text(json.dumps(index))
+    with pytest.raises(ModelSourceError, match="has no unet"):
+        build_model(folder, tmp_path / "out")
+
+
+def test_sdxl_is_named_as_unsupported(tiny_sd1, tmp_path):
+    folder = _copy_with_index(
+        tiny_sd1,
+        tmp_path / "xl",
+        _class_name="StableDiffusionXLPipeline",
+        text_encoder_2=["transformers", "CLIPTextModelWithProjection"],
+    )
+    with pytest.raises(UnsupportedModelError, match="two text encoders"):
+        build_model(folder, tmp_path / "out")
+
+
+def test_inpainting_unet_is_named_as_unsupported(tiny_sd1, tmp_path):
+    folder = _copy_with_index(tiny_sd1, tmp_path / "inpaint")
+    config = json.loads((folder / "unet" / "config.json").read_text())
+    (folder / "unet" / "config.json").write_text(json.dumps(config | {"in_channels": 9}))
+    with pytest.raises(UnsupportedModelError, match="9 input channels"):
+        build_model(folder, tmp_path / "out")
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"dtype": "float8"}, "unknown dtype 'float8'"),
+        ({"width": 4096}, "width 4096 is out of range"),
+        ({"height": 72}, "height 72 is out of range"),
+        ({"shard_mb": 0}, "shard size 0 MiB is out of range"),
+    ],
+)
+def test_bad_options(tiny_sd1, tmp_path, options, message):
+    with pytest.raises(OptionError, match=message):
+        build_model(tiny_sd1, tmp_path / "out", BuildOptions(**options))
+
+
+def test_unknown_scheduler():
+    from websd.schedulers import diffusers_scheduler
+
+    with pytest.raises(OptionError, match="unknown scheduler 'heun'"):
+        diffusers_scheduler("heun", {})
+
+
+def test_cli_reports_errors_without_traceback(tmp_path, capsys):
+    from websd.cli import main
+
+    assert main(["build", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o")]) == 2
+    assert "websd: error:" in capsys.readouterr().err
+
+
+def test_cli_rejects_unknown_scheduler(capsys):
+    from websd.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["generate", "--prompt", "x", "--scheduler", "heun"])
+    assert "invalid choice: 'heun'" in capsys.readouterr().err
+
+
+def test_out_dir_that_is_not_an_artifact_folder_is_left_alone(tiny_sd1_build, tiny_sd1, tmp_path):
+    precious = tmp_path / "docs"
+    precious.mkdir()
+    (precious / "index.md").write_text("keep me")
+    with pytest.raises(OptionError, match="not a websd artifact folder"):
+        build_model(tiny_sd1, precious)
+    assert (precious / "index.md").read_text() == "keep me"
