@@ -118,7 +118,7 @@ def compile_model(
         (out / NATIVE_LIBRARY).parent.mkdir()
         native.export_library(str(out / NATIVE_LIBRARY))
     with report.stage("write weights"):
-weights = write_weights(model.weights, out, options.shard_mb)
+        weights = write_weights(model.weights, out, options.shard_mb)
     text = export_tokenizer(spec.folder, out, spec.max_length)
     text["hidden_size"] = spec.hidden_size
     largest = largest_tensor_bytes(module)
