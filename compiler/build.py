@@ -181,13 +181,14 @@ def build_model(
     out_dir: Path | None = None,
     options: BuildOptions | None = None,
     report: Reporter | None = None,
+    cache_dir: Path | None = None,
 ) -> BuildResult:
     """Build (or take from the cache) the artifacts of `source`; copy them to `out_dir`."""
     options = options or BuildOptions()
     report = report or Reporter()
     spec = read_spec(resolve_source(source), options)
     key = build_key(spec, options)
-    entry = cache_root() / "models" / key
+    entry = (cache_dir or cache_root()) / "models" / key
     cached = (entry / MANIFEST_NAME).is_file()
     if cached:
         report(f"cached build {key} for {spec.folder}")

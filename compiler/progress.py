@@ -1,25 +1,26 @@
-"""Progress lines for long steps, on stderr so that stdout stays clean for scripts."""
+"""Progress lines for long steps: on stderr for the CLI, through mkdocs' log for the plugin."""
 
 from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TextIO
+
+
+def _stderr(message: str) -> None:
+    print(f"[websd] {message}", file=sys.stderr, flush=True)
 
 
 class Reporter:
-    """Prints `[websd] step…` and the seconds each step took; `quiet` silences it."""
+    """Reports steps and the seconds each one took (kept in `seconds` for benchmarks)."""
 
-    def __init__(self, stream: TextIO | None = None, quiet: bool = False) -> None:
-        self.stream = stream or sys.stderr
-        self.quiet = quiet
+    def __init__(self, sink: Callable[[str], None] = _stderr) -> None:
+        self.sink = sink
         self.seconds: dict[str, float] = {}
 
     def __call__(self, message: str) -> None:
-        if not self.quiet:
-            print(f"[websd] {message}", file=self.stream, flush=True)
+        self.sink(message)
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Set up, then run every check CI runs: lint, types, bundle freshness, pytest (with browser tests).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+
+echo "[test] ruff"
+ruff check .
+ruff format --check .
+
+echo "[test] tsc --strict and bundle freshness"
+(cd runtime_ts && npm run --silent typecheck && npm run --silent build)
+git diff --exit-code --stat -- site/assets || {
+  echo "site/assets is stale: run 'cd runtime_ts && npm run build' and commit the bundle" >&2
+  exit 1
+}
+
+echo "[test] pytest"
+python3 -m pytest "$@"

@@ -1,0 +1,41 @@
+"""The typed configuration of the websd MkDocs plugin (`plugins: - websd: ...` in mkdocs.yml)."""
+
+from __future__ import annotations
+
+from mkdocs.config import base
+from mkdocs.config import config_options as c
+
+from websd.spec import DEFAULT_SCHEDULER, DTYPES, SCHEDULERS
+
+DEFAULT_MODEL = "shapes"
+
+
+class ModelConfig(base.Config):
+    """One model the site publishes; embeds name it by `name`."""
+
+    name = c.Type(str)
+    source = c.Optional(c.Type(str))
+    """A diffusers pipeline folder (relative to mkdocs.yml) or a hub id; `shapes` needs none."""
+    dtype = c.Choice(DTYPES, default="float32")
+    width = c.Optional(c.Type(int))
+    height = c.Optional(c.Type(int))
+    steps = c.Type(int, default=20)
+    guidance = c.Type((int, float), default=7.5)
+    scheduler = c.Choice(SCHEDULERS, default=DEFAULT_SCHEDULER)
+    prompt = c.Type(str, default="")
+    """The prompt a playground of this model starts with, unless its embed gives one."""
+
+
+class WebsdConfig(base.Config):
+    enabled = c.Type(bool, default=True)
+    """Turn the plugin off (e.g. `enabled: !ENV [WEBSD, true]`) for quick text-only builds."""
+    models = c.ListOfItems(c.SubConfig(ModelConfig), default=[])
+    """Models to compile and publish; empty means the default `shapes` model."""
+    shard_mb = c.Type(int, default=24)
+    """Largest weight shard in MiB, below every CDN's per-file limit."""
+    max_file_mb = c.Type(int, default=100)
+    """The host's per-file limit in MiB (GitHub Pages: 100); a larger artifact fails the build."""
+    weights_url = c.Optional(c.Type(str))
+    """Serve weights from this base URL, not the site: for sites over the host's size limit."""
+    cache_dir = c.Optional(c.Type(str))
+    """Where compiled models are cached (default: the user cache dir, or $WEBSD_CACHE_DIR)."""
