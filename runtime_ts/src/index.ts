@@ -1,0 +1,3 @@
+/** websd's browser runtime: the public API. */
+
+export { TorchGenerator } from "./rng";
