@@ -1,3 +1,14 @@
 /** websd's browser runtime: the public API. */
 
 export { TorchGenerator } from "./rng";
+export {
+  createScheduler,
+  EulerDiscreteScheduler,
+  isSchedulerId,
+  type PredictionType,
+  SCHEDULER_IDS,
+  type Scheduler,
+  type SchedulerConfig,
+  type SchedulerId,
+  type TimestepSpacing,
+} from "./schedulers";
