@@ -1,11 +1,13 @@
 /** The samplers websd offers, by the ids the manifest's `default_scheduler` and the UI use. */
 
 import type { SchedulerConfig } from "./config";
+import { EulerAncestralDiscreteScheduler } from "./euler_ancestral_discrete";
 import { EulerDiscreteScheduler } from "./euler_discrete";
 import type { Scheduler } from "./schedule";
 
 const SCHEDULERS = {
   euler: EulerDiscreteScheduler,
+  "euler-a": EulerAncestralDiscreteScheduler,
 } as const satisfies Record<string, new (config: SchedulerConfig) => Scheduler>;
 
 export type SchedulerId = keyof typeof SCHEDULERS;
@@ -29,4 +31,5 @@ export function createScheduler(id: SchedulerId, config: SchedulerConfig): Sched
 
 export type { SchedulerConfig } from "./config";
 export type { PredictionType, Scheduler, TimestepSpacing } from "./schedule";
+export { EulerAncestralDiscreteScheduler };
 export { EulerDiscreteScheduler };
