@@ -1,11 +1,13 @@
 /** The samplers websd offers, by the ids the manifest's `default_scheduler` and the UI use. */
 
 import type { SchedulerConfig } from "./config";
+import { DPMSolverMultistepScheduler } from "./dpmsolver_multistep";
 import { EulerAncestralDiscreteScheduler } from "./euler_ancestral_discrete";
 import { EulerDiscreteScheduler } from "./euler_discrete";
 import type { Scheduler } from "./schedule";
 
 const SCHEDULERS = {
+  "dpm++2m": DPMSolverMultistepScheduler,
   euler: EulerDiscreteScheduler,
   "euler-a": EulerAncestralDiscreteScheduler,
 } as const satisfies Record<string, new (config: SchedulerConfig) => Scheduler>;
@@ -31,5 +33,5 @@ export function createScheduler(id: SchedulerId, config: SchedulerConfig): Sched
 
 export type { SchedulerConfig } from "./config";
 export type { PredictionType, Scheduler, TimestepSpacing } from "./schedule";
-export { EulerAncestralDiscreteScheduler };
+export { DPMSolverMultistepScheduler, EulerAncestralDiscreteScheduler };
 export { EulerDiscreteScheduler };
