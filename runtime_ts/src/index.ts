@@ -3,6 +3,7 @@
 export { TorchGenerator } from "./rng";
 export {
   createScheduler,
+  DDIMScheduler,
   DPMSolverMultistepScheduler,
   EulerAncestralDiscreteScheduler,
   EulerDiscreteScheduler,

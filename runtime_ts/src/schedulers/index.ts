@@ -1,6 +1,7 @@
 /** The samplers websd offers, by the ids the manifest's `default_scheduler` and the UI use. */
 
 import type { SchedulerConfig } from "./config";
+import { DDIMScheduler } from "./ddim";
 import { DPMSolverMultistepScheduler } from "./dpmsolver_multistep";
 import { EulerAncestralDiscreteScheduler } from "./euler_ancestral_discrete";
 import { EulerDiscreteScheduler } from "./euler_discrete";
@@ -10,6 +11,7 @@ const SCHEDULERS = {
   "dpm++2m": DPMSolverMultistepScheduler,
   euler: EulerDiscreteScheduler,
   "euler-a": EulerAncestralDiscreteScheduler,
+  ddim: DDIMScheduler,
 } as const satisfies Record<string, new (config: SchedulerConfig) => Scheduler>;
 
 export type SchedulerId = keyof typeof SCHEDULERS;
@@ -33,5 +35,5 @@ export function createScheduler(id: SchedulerId, config: SchedulerConfig): Sched
 
 export type { SchedulerConfig } from "./config";
 export type { PredictionType, Scheduler, TimestepSpacing } from "./schedule";
-export { DPMSolverMultistepScheduler, EulerAncestralDiscreteScheduler };
+export { DDIMScheduler, DPMSolverMultistepScheduler, EulerAncestralDiscreteScheduler };
 export { EulerDiscreteScheduler };
