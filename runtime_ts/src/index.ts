@@ -8,6 +8,7 @@ export {
   EulerAncestralDiscreteScheduler,
   EulerDiscreteScheduler,
   isSchedulerId,
+  LCMScheduler,
   type PredictionType,
   SCHEDULER_IDS,
   type Scheduler,

@@ -5,6 +5,7 @@ import { DDIMScheduler } from "./ddim";
 import { DPMSolverMultistepScheduler } from "./dpmsolver_multistep";
 import { EulerAncestralDiscreteScheduler } from "./euler_ancestral_discrete";
 import { EulerDiscreteScheduler } from "./euler_discrete";
+import { LCMScheduler } from "./lcm";
 import type { Scheduler } from "./schedule";
 
 const SCHEDULERS = {
@@ -12,6 +13,7 @@ const SCHEDULERS = {
   euler: EulerDiscreteScheduler,
   "euler-a": EulerAncestralDiscreteScheduler,
   ddim: DDIMScheduler,
+  lcm: LCMScheduler,
 } as const satisfies Record<string, new (config: SchedulerConfig) => Scheduler>;
 
 export type SchedulerId = keyof typeof SCHEDULERS;
@@ -36,4 +38,4 @@ export function createScheduler(id: SchedulerId, config: SchedulerConfig): Sched
 export type { SchedulerConfig } from "./config";
 export type { PredictionType, Scheduler, TimestepSpacing } from "./schedule";
 export { DDIMScheduler, DPMSolverMultistepScheduler, EulerAncestralDiscreteScheduler };
-export { EulerDiscreteScheduler };
+export { EulerDiscreteScheduler, LCMScheduler };
