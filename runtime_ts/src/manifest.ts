@@ -1,0 +1,197 @@
+/**
+ * `websd-model.json`, the contract between the compiler (compiler/manifest.py) and this runtime:
+ * everything model-specific the browser needs. Keys keep the JSON's snake_case, so the file and
+ * these types read alike.
+ */
+
+import { isSchedulerId, type SchedulerConfig, type SchedulerId } from "./schedulers";
+
+export const MANIFEST_NAME = "websd-model.json";
+export const MANIFEST_FORMAT = "websd-model";
+/** Bumped by the compiler on any incompatible change; must equal compiler/manifest.py's. */
+export const MANIFEST_FORMAT_VERSION = 1;
+
+export interface TensorSpec {
+  name: string;
+  dtype: string;
+  shape: number[];
+  /** How the bytes are laid out where dtype alone does not say, e.g. "rgba8-packed". */
+  layout?: string;
+}
+
+/** A compiled Relax function: inputs in call order, and the weight group it takes. */
+export interface FunctionSig {
+  name: string;
+  params: string;
+  inputs: TensorSpec[];
+  output: TensorSpec;
+}
+
+/** A file with the digest the runtime checks before use. */
+export interface FileRef {
+  path: string;
+  bytes: number;
+  sha256: string;
+}
+
+export interface Manifest {
+  format: typeof MANIFEST_FORMAT;
+  format_version: typeof MANIFEST_FORMAT_VERSION;
+  name: string;
+  family: string;
+  dtype: string;
+  image: { height: number; width: number };
+  latent: { channels: number; height: number; width: number };
+  vae_scaling_factor: number;
+  prediction_type: string;
+  text: {
+    max_length: number;
+    hidden_size: number;
+    bos_token_id: number;
+    eos_token_id: number;
+    pad_token_id: number;
+  };
+  /** The diffusers scheduler_config.json, verbatim. */
+  scheduler: SchedulerConfig;
+  default_scheduler: SchedulerId;
+  /**
+   * encode_text(input_ids) → text_embeds; denoise(latents, timestep, text_embeds, guidance_scale)
+   * → guided noise prediction; decode_image(latents) → RGBA8 pixels packed in uint32.
+   */
+  functions: Record<"encode_text" | "denoise" | "decode_image", FunctionSig> &
+    Record<string, FunctionSig>;
+  /** Weight groups: the parameter names each function takes, in order. */
+  params: Record<string, string[]>;
+  library: FileRef;
+  weights: { format: string; index: string; bytes: number; shards: FileRef[] };
+  tokenizer: string;
+  webgpu: { features: string[]; limits: Record<string, number> };
+  versions: Record<string, string>;
+  content_hash: string;
+  extra: Record<string, unknown>;
+}
+
+export class ManifestError extends Error {
+  override name = "ManifestError";
+}
+
+type Check<T> = (value: unknown, path: string) => T;
+
+function fail(path: string, expected: string, value: unknown): never {
+  const got = value === undefined ? "missing" : JSON.stringify(value);
+  throw new ManifestError(`${MANIFEST_NAME}: "${path}" must be ${expected}, got ${got}`);
+}
+
+const str: Check<string> = (v, p) => (typeof v === "string" ? v : fail(p, "a string", v));
+const num: Check<number> = (v, p) =>
+  typeof v === "number" && Number.isFinite(v) ? v : fail(p, "a number", v);
+const count: Check<number> = (v, p) =>
+  Number.isInteger(v) && (v as number) >= 0 ? (v as number) : fail(p, "a non-negative integer", v);
+
+function obj(v: unknown, p: string): Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v)
+    ? (v as Record<string, unknown>)
+    : fail(p, "an object", v);
+}
+
+function list<T>(item: Check<T>): Check<T[]> {
+  return (v, p) =>
+    Array.isArray(v) ? v.map((x, i) => item(x, `${p}[${i}]`)) : fail(p, "an array", v);
+}
+
+function record<T>(item: Check<T>): Check<Record<string, T>> {
+  return (v, p) =>
+    Object.fromEntries(Object.entries(obj(v, p)).map(([k, x]) => [k, item(x, `${p}.${k}`)]));
+}
+
+/** An object with the given keys checked; other keys pass through for forward compatibility. */
+function shape<T>(fields: { [K in keyof T]-?: Check<T[K]> }): Check<T> {
+  return (v, p) => {
+    const o = obj(v, p);
+    const out: Record<string, unknown> = { ...o };
+    for (const [key, check] of Object.entries(fields) as [string, Check<unknown>][]) {
+      out[key] = check(o[key], p ? `${p}.${key}` : key);
+    }
+    return out as T;
+  };
+}
+
+const tensorSpec: Check<TensorSpec> = (v, p) => {
+  const o = obj(v, p);
+  const spec: TensorSpec = {
+    ...o,
+    name: str(o.name, `${p}.name`),
+    dtype: str(o.dtype, `${p}.dtype`),
+    shape: list(count)(o.shape, `${p}.shape`),
+  };
+  if (o.layout !== undefined) spec.layout = str(o.layout, `${p}.layout`);
+  return spec;
+};
+
+const functionSig = shape<FunctionSig>({
+  name: str,
+  params: str,
+  inputs: list(tensorSpec),
+  output: tensorSpec,
+});
+
+const fileRef = shape<FileRef>({ path: str, bytes: count, sha256: str });
+
+const schedulerId: Check<SchedulerId> = (v, p) =>
+  typeof v === "string" && isSchedulerId(v) ? v : fail(p, "a websd scheduler id", v);
+
+const body = shape<Omit<Manifest, "format" | "format_version">>({
+  name: str,
+  family: str,
+  dtype: str,
+  image: shape({ height: count, width: count }),
+  latent: shape({ channels: count, height: count, width: count }),
+  vae_scaling_factor: num,
+  prediction_type: str,
+  text: shape({
+    max_length: count,
+    hidden_size: count,
+    bos_token_id: count,
+    eos_token_id: count,
+    pad_token_id: count,
+  }),
+  scheduler: obj,
+  default_scheduler: schedulerId,
+  functions: (v, p) => {
+    const functions = record(functionSig)(v, p);
+    for (const name of ["encode_text", "denoise", "decode_image"]) {
+      if (!(name in functions)) fail(`${p}.${name}`, "a function signature", undefined);
+    }
+    return functions as Manifest["functions"];
+  },
+  params: record(list(str)),
+  library: fileRef,
+  weights: shape({ format: str, index: str, bytes: count, shards: list(fileRef) }),
+  tokenizer: str,
+  webgpu: shape({ features: list(str), limits: record(num) }),
+  versions: record(str),
+  content_hash: str,
+  extra: obj,
+});
+
+/**
+ * Checks a parsed `websd-model.json`: the format and its version first (a manifest from another
+ * websd version gets a message saying so), then every key the runtime reads.
+ */
+export function parseManifest(json: unknown): Manifest {
+  const o = obj(json, "(root)");
+  if (o.format !== MANIFEST_FORMAT) {
+    throw new ManifestError(
+      `${MANIFEST_NAME}: "format" is ${JSON.stringify(o.format)}, not "${MANIFEST_FORMAT}": ` +
+        "this is not a websd model manifest",
+    );
+  }
+  if (o.format_version !== MANIFEST_FORMAT_VERSION) {
+    throw new ManifestError(
+      `${MANIFEST_NAME}: format_version ${JSON.stringify(o.format_version)} is not supported by ` +
+        `this runtime (it reads version ${MANIFEST_FORMAT_VERSION}); rebuild the model or the site ` +
+        "with the same websd version",
+    );
+  }
+  return { ...body(o, ""), format: MANIFEST_FORMAT, format_version: MANIFEST_FORMAT_VERSION };
+}
