@@ -127,7 +127,7 @@ function normalFill16(data: Float32Array, offset: number): void {
     const u2 = data[offset + j + 8] as number;
     const radius = f32(Math.sqrt(-2 * logAvx(u1)));
     const [sin, cos] = sincosAvx(f32(TWO_PI_F32 * u2));
-    // `+ 0` is PyTorch's `* std + mean` with mean 0: it turns -0 into +0.
+    // `+ 0` is PyTorch's `* std + mean` with mean 0: it turns a -0 into +0.
     data[offset + j] = radius * cos + 0;
     data[offset + j + 8] = radius * sin + 0;
   }
@@ -167,7 +167,7 @@ export class TorchGenerator {
     if (!Number.isInteger(n) || n < 0) throw new RangeError(`randn size ${n} is not a count`);
     const out = new Float32Array(n);
     if (n < 16) {
-      for (let i = 0; i < n; i++) out[i] = this.normalDouble() + 0;
+      for (let i = 0; i < n; i++) out[i] = this.normalDouble() + 0; // mean 0, as above
       return out;
     }
     for (let i = 0; i < n; i++) out[i] = this.uniformFloat();
