@@ -49,6 +49,9 @@ class AssembledModel:
 
     module: tvm.IRModule
     param_names: dict[str, list[str]] = field(default_factory=dict)
+    """Weight group → weight names, in the order the group's functions take them."""
+    groups: dict[str, str] = field(default_factory=dict)
+    """Function → the weight group it takes."""
     weights: dict[str, np.ndarray] = field(default_factory=dict)
 
 
@@ -81,6 +84,7 @@ def assemble(spec: ModelSpec, progress: Callable[[str], None] = print) -> Assemb
         if group in model.param_names and model.param_names[group] != names:
             raise RuntimeError(f"{name} takes other {group} weights than its sibling function")
         model.param_names[group] = names
+        model.groups[name] = group
         model.weights.update(zip(names, part.params, strict=True))
         model.module[name] = part.function.with_attr("global_symbol", name)
     return model

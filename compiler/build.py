@@ -23,8 +23,10 @@ from .cache import atomic_folder, cache_root, digest_json, file_sha256, tree_dig
 from .errors import OptionError
 from .manifest import MANIFEST_NAME, FunctionSig, Manifest, read_manifest
 from .memory import largest_tensor_bytes, webgpu_limits
+from .passes.mixed_precision import to_float16
 from .passes.pipeline import lowering, prepare
 from .progress import Reporter
+from .runtime_bitcode.toolchain import find_emcc
 from .spec import DEFAULT_SCHEDULER, BuildOptions, ModelSpec, read_spec, resolve_source
 from .targets import NATIVE_CPU, WEBGPU, target
 from .tokenizer import export_tokenizer
@@ -74,14 +76,14 @@ def wgsl_source(executable: relax.VMExecutable) -> str:
     raise RuntimeError("the build holds no webgpu module")
 
 
-def _signatures(module: tvm.IRModule) -> dict[str, FunctionSig]:
+def _signatures(module: tvm.IRModule, groups: dict[str, str]) -> dict[str, FunctionSig]:
     signatures = {}
     for name, info in FUNCTIONS.items():
         function = module[name]
         output = function.ret_ty
         signatures[name] = FunctionSig(
             name=name,
-            params=info.group,
+            params=groups[name],
             inputs=tensor_signature(function, info.input_names),
             output={
                 "name": info.output_name,
@@ -99,10 +101,11 @@ def compile_model(
     """Every slow step of a build, writing into the (temporary) folder `out`."""
     from .link import link_wasm
 
-    if options.dtype != "float32":
-        raise OptionError(f"dtype {options.dtype} is not supported yet: use float32")
     with report.stage("import"):
         model = assemble(spec, progress=report)
+    if options.dtype == "float16":
+        with report.stage("float16"):
+            model = to_float16(model)
     module = prepare(model.module)
     webgpu = target(WEBGPU)
     with report.stage("build webgpu"):
@@ -137,7 +140,7 @@ def compile_model(
         text=text,
         scheduler=spec.scheduler_config,
         default_scheduler=DEFAULT_SCHEDULER,
-        functions=_signatures(module),
+        functions=_signatures(module, model.groups),
         params=model.param_names,
         library={
             "path": WASM_NAME,
@@ -193,6 +196,7 @@ def build_model(
     if cached:
         report(f"cached build {key} for {spec.folder}")
     else:
+        find_emcc()  # before minutes of compiling, not after
         with atomic_folder(entry) as tmp:
             compile_model(spec, options, key, tmp, report)
     if out_dir is not None:

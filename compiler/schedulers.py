@@ -11,6 +11,8 @@ from typing import Any
 from .errors import OptionError
 from .spec import SCHEDULERS
 
+# Settings a name implies, whatever the pipeline's own scheduler config says.
+_FIXED = {"dpm++2m": {"algorithm_type": "dpmsolver++", "solver_order": 2}}
 _DIFFUSERS_CLASSES = {
     "dpm++2m": "DPMSolverMultistepScheduler",
     "euler": "EulerDiscreteScheduler",
@@ -27,4 +29,4 @@ def diffusers_scheduler(name: str, config: dict[str, Any]) -> Any:
 
     if name not in _DIFFUSERS_CLASSES:
         raise OptionError(f"unknown scheduler {name!r}: use one of {', '.join(SCHEDULERS)}")
-    return getattr(diffusers, _DIFFUSERS_CLASSES[name]).from_config(config)
+    return getattr(diffusers, _DIFFUSERS_CLASSES[name]).from_config(config, **_FIXED.get(name, {}))

@@ -7,6 +7,7 @@ ModelSpec made here, never from constants.
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -159,5 +160,14 @@ def read_spec(folder: Path, options: BuildOptions) -> ModelSpec:
         hidden_size=int(text["hidden_size"]),
         prediction_type=scheduler.get("prediction_type", "epsilon"),
         vae_scaling_factor=float(vae.get("scaling_factor", 0.18215)),
-        scheduler_config=scheduler,
+        scheduler_config=_json_safe(scheduler),
     )
+
+
+def _json_safe(config: dict[str, Any]) -> dict[str, Any]:
+    """Non-finite numbers (DPM's `lambda_min_clipped: -inf`) as null: JSON.parse rejects them,
+    and diffusers reads null as "not set" for these keys."""
+    return {
+        key: None if isinstance(value, float) and not math.isfinite(value) else value
+        for key, value in config.items()
+    }

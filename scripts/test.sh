@@ -8,8 +8,8 @@ echo "[test] ruff"
 ruff check .
 ruff format --check .
 
-echo "[test] tsc --strict and bundle freshness"
-(cd runtime_ts && npm run --silent typecheck && npm run --silent build)
+echo "[test] tsc --strict, prettier, and bundle freshness"
+(cd runtime_ts && npm run --silent typecheck && npm run --silent lint && npm run --silent build)
 git diff --exit-code --stat -- site/assets || {
   echo "site/assets is stale: run 'cd runtime_ts && npm run build' and commit the bundle" >&2
   exit 1

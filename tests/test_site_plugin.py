@@ -1,0 +1,118 @@
+"""`mkdocs build` with the websd plugin: models compiled, embeds rendered, nothing external."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+from mkdocs.exceptions import Abort, PluginError
+
+from sitebuild import build_site, copy_fixture_site, external_urls
+
+
+@pytest.fixture(scope="module")
+def fixture_env(tiny_sd1, tiny_sd2):
+    saved = {k: os.environ.get(k) for k in ("FIRST", "SECOND")}
+    os.environ["FIRST"], os.environ["SECOND"] = str(tiny_sd1), str(tiny_sd2)
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture(scope="module")
+def built_site(fixture_env, tiny_sd1_build, tiny_sd2_build, tmp_path_factory):
+    folder = copy_fixture_site(tmp_path_factory.mktemp("site") / "site")
+    return build_site(folder)
+
+
+def test_each_model_is_published_once(built_site, tiny_sd1_build):
+    models = built_site / "assets" / "websd" / "models"
+    assert sorted(p.name for p in models.iterdir()) == ["first", "second"]
+    first = models / "first"
+    manifest = json.loads((first / "websd-model.json").read_text())
+    assert manifest["content_hash"] == tiny_sd1_build.manifest["content_hash"]
+    expected = {"websd-model.json", "model.wasm", "tokenizer.json", "tensor-cache.json"}
+    expected |= {s["path"] for s in manifest["weights"]["shards"]}
+    assert {p.name for p in first.iterdir()} == expected
+    wasm = list(built_site.rglob("model.wasm"))
+    assert len(wasm) == 2
+
+
+def test_embeds_become_playgrounds_with_relative_urls(built_site):
+    first = (built_site / "first" / "index.html").read_text()
+    assert 'model="../assets/websd/models/first/"' in first
+    assert "a photo of a red cat" in first
+    second = (built_site / "nested" / "second" / "index.html").read_text()
+    assert 'model="../../assets/websd/models/second/"' in second
+    assert '<script type="module" src="../../assets/websd/websd.js">' in second
+    assert "```websd" not in first + second
+
+
+def test_pages_without_playground_get_no_runtime(built_site):
+    home = (built_site / "index.html").read_text()
+    assert "websd.js" not in home and "websd.css" not in home
+
+
+def test_site_loads_nothing_from_other_origins(built_site):
+    assert external_urls(built_site) == {}
+
+
+def test_second_build_reuses_the_compiled_models(fixture_env, built_site, tmp_path, caplog):
+    folder = copy_fixture_site(tmp_path / "site")
+    with caplog.at_level("INFO", logger="mkdocs.plugins.websd"):
+        build_site(folder)
+    assert caplog.text.count("cached build") == 2
+
+
+def _site_with(tmp_path, plugin_yaml: str, page: str = "# Home\n"):
+    folder = tmp_path / "site"
+    (folder / "docs").mkdir(parents=True)
+    (folder / "docs" / "index.md").write_text(page)
+    (folder / "mkdocs.yml").write_text(
+        f"site_name: t\ntheme:\n  name: mkdocs\nplugins:\n  - websd:\n{plugin_yaml}"
+    )
+    return folder
+
+
+def test_unknown_option_fails_before_anything_is_written(tmp_path, caplog):
+    folder = _site_with(tmp_path, "      shard_size: 3\n")
+    with pytest.raises(Abort):
+        build_site(folder)
+    assert "websd.shard_size" in caplog.text
+    assert not (folder / "public").exists()
+
+
+def test_bad_model_source_is_named(tmp_path):
+    folder = _site_with(
+        tmp_path, "      models:\n        - name: mine\n          source: ./models/nowhere\n"
+    )
+    with pytest.raises(PluginError, match="websd model 'mine': .*nowhere: no such folder"):
+        build_site(folder)
+    assert not (folder / "public").exists()
+
+
+def test_embed_of_unknown_model_names_page_and_line(fixture_env, tmp_path):
+    page = "# Home\n\ntext\n\n```websd\nmodel: nope\n```\n"
+    folder = _site_with(
+        tmp_path, "      models:\n        - name: first\n          source: !ENV FIRST\n", page
+    )
+    with pytest.raises(PluginError, match=r"index.md:5: unknown websd model 'nope'"):
+        build_site(folder)
+
+
+def test_missing_emcc_is_reported_before_compiling(fixture_env, tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", "/nonexistent")
+    yaml = f"      cache_dir: {tmp_path / 'empty-cache'}\n"
+    yaml += "      models:\n        - name: first\n          source: !ENV FIRST\n"
+    with pytest.raises(PluginError, match="emcc \\(emscripten\\) was not found"):
+        build_site(_site_with(tmp_path, yaml))
+
+
+def test_artifact_over_the_per_file_limit_fails(fixture_env, tmp_path):
+    yaml = "      max_file_mb: 1\n      models:\n        - name: first\n          source: !ENV FIRST\n"
+    with pytest.raises(PluginError, match="exceed the host's per-file limit max_file_mb=1"):
+        build_site(_site_with(tmp_path, yaml))
