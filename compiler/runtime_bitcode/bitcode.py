@@ -11,7 +11,7 @@ from pathlib import Path
 from ..cache import atomic_folder, cache_root, digest_json
 from .compile import compile_units
 from .sources import UNITS, assemble_tree, sources_digest
-from .toolchain import emcc_version, find_emcc, js_optimizer_env
+from .toolchain import emcc_version, find_emcc
 
 BITCODE_FILES = tuple(f"{unit}.bc" for unit in UNITS)
 
@@ -45,25 +45,19 @@ def ensure_runtime_bitcode(progress: Callable[[str], None] | None = None) -> Pat
     return entry / WASM_SUBDIR
 
 
-def linker_env(bitcode_dir: Path) -> dict[str, str]:
-    """Environment under which TVM's emcc linker finds `bitcode_dir`'s files and emcc links."""
-    return {"TVM_HOME": str(bitcode_dir.parents[len(WASM_SUBDIR.parts) - 1]), **js_optimizer_env()}
-
-
 @contextmanager
 def tvm_linker_env(bitcode_dir: Path) -> Iterator[None]:
-    """Set `linker_env` in os.environ for the block (TVM reads TVM_HOME from there), then restore.
+    """Point TVM's emcc linker at `bitcode_dir` for the block: set TVM_HOME, then restore it.
 
-    os.environ is process-wide: do not link on two threads at once with different folders.
+    TVM reads TVM_HOME from os.environ, which is process-wide: do not link on two threads at
+    once with different folders.
     """
-    overrides = linker_env(bitcode_dir)
-    saved = {name: os.environ.get(name) for name in overrides}
-    os.environ.update(overrides)
+    saved = os.environ.get("TVM_HOME")
+    os.environ["TVM_HOME"] = str(bitcode_dir.parents[len(WASM_SUBDIR.parts) - 1])
     try:
         yield
     finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+        if saved is None:
+            os.environ.pop("TVM_HOME", None)
+        else:
+            os.environ["TVM_HOME"] = saved

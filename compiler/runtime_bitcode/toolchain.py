@@ -3,16 +3,10 @@
 from __future__ import annotations
 
 import functools
-import os
 import shutil
 import subprocess
-from pathlib import Path
 
 from ..errors import ToolchainError
-
-# Debian's emcc runs its JavaScript optimizer on node with the `acorn` parser from node-acorn,
-# which node only finds through NODE_PATH.
-DEBIAN_NODE_MODULES = Path("/usr/share/nodejs")
 
 
 def find_emcc() -> str:
@@ -38,11 +32,3 @@ def emcc_version(emcc: str) -> str:
     except (OSError, subprocess.SubprocessError) as error:
         raise ToolchainError(f"`{emcc} --version` failed: {error}") from error
     return result.stdout.strip().splitlines()[0] if result.stdout.strip() else "unknown"
-
-
-def js_optimizer_env() -> dict[str, str]:
-    """NODE_PATH that lets Debian's emcc find acorn when it links (empty where not needed)."""
-    if not DEBIAN_NODE_MODULES.is_dir():
-        return {}
-    paths = [str(DEBIAN_NODE_MODULES), *filter(None, os.environ.get("NODE_PATH", "").split(":"))]
-    return {"NODE_PATH": ":".join(dict.fromkeys(paths))}
