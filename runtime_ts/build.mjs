@@ -1,23 +1,42 @@
-// Bundles src/index.ts into the site's static assets. Deterministic (no timestamps, fixed
-// esbuild version from the lockfile, paths relative to this folder), so CI can rebuild and
+// Bundles the runtime into the site's static assets: websd.js (the page's module: API and
+// <websd-playground>), websd-worker.js (the pipeline's worker, which holds tvmjs and the
+// tokenizer's wasm) and websd.css. Deterministic (no timestamps, fixed esbuild version from the
+// lockfile, paths relative to this folder), so CI can rebuild and
 // `git diff --exit-code site/assets` to check that the committed bundle is fresh.
 import { build } from "esbuild";
 import { fileURLToPath } from "node:url";
 
 const here = fileURLToPath(new URL(".", import.meta.url));
 
-await build({
+const common = {
   absWorkingDir: here,
-  entryPoints: ["src/index.ts"],
-  outfile: "../site/assets/websd/websd.js",
+  outdir: "../site/assets/websd",
   bundle: true,
   format: "esm",
   platform: "browser",
-  target: "es2022",
+  target: ["es2022", "chrome113", "firefox141", "safari26"],
+  charset: "utf8",
+  logLevel: "warning",
+};
+
+await build({
+  ...common,
+  entryPoints: [
+    { in: "src/index.ts", out: "websd" },
+    { in: "src/playground.css", out: "websd" },
+  ],
   minify: true,
   sourcemap: "linked",
   sourcesContent: true,
   legalComments: "linked",
-  charset: "utf8",
-  logLevel: "warning",
+});
+
+// The worker is mostly the tokenizer's wasm as base64 (4.7 MB): a source map would repeat it.
+// It stays unminified instead, readable in the browser's debugger as it is.
+await build({
+  ...common,
+  entryPoints: [{ in: "src/worker.ts", out: "websd-worker" }],
+  // tvmjs and the tokenizer also run under Node, behind runtime checks; never in a browser.
+  external: ["crypto", "fs", "module", "path", "perf_hooks", "url", "ws"],
+  legalComments: "inline",
 });

@@ -1,5 +1,24 @@
-/** websd's browser runtime: the public API. */
+/**
+ * websd's browser runtime, the module pages load (websd.js): it defines `<websd-playground>`
+ * and exports the API the playground is built on.
+ */
 
+import { definePlayground } from "./playground";
+
+export {
+  checkSupport,
+  clearCachedWeights,
+  createPipeline,
+  type GenerateOptions,
+  isCached,
+  loadModelInfo,
+  type ModelInfo,
+  type PipelineOptions,
+  type Progress,
+  randomSeed,
+  type StableDiffusion,
+} from "./client";
+export { type ErrorCode, WebsdError } from "./errors";
 export {
   type FileRef,
   type FunctionSig,
@@ -11,6 +30,9 @@ export {
   parseManifest,
   type TensorSpec,
 } from "./manifest";
+export type { GeneratedImage, RgbaImage } from "./pipeline";
+export { encodePng } from "./png";
+export { WebsdPlayground } from "./playground";
 export { TorchGenerator } from "./rng";
 export {
   createScheduler,
@@ -27,3 +49,5 @@ export {
   type SchedulerId,
   type TimestepSpacing,
 } from "./schedulers";
+
+definePlayground();

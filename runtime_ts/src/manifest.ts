@@ -55,21 +55,31 @@ export interface Manifest {
   scheduler: SchedulerConfig;
   default_scheduler: SchedulerId;
   /**
-   * encode_text(input_ids) → text_embeds; denoise(latents, timestep, text_embeds, guidance_scale)
-   * → guided noise prediction; decode_image(latents) → RGBA8 pixels packed in uint32.
+   * encode_text(input_ids) → text_embeds; denoise(latents, timestep, text_embeds[uncond, cond],
+   * guidance_scale) → guided noise prediction; denoise_cond(latents, timestep, text_embeds) → noise
+   * prediction without guidance; decode_image(latents) → RGBA8 pixels packed in 32-bit words.
    */
-  functions: Record<"encode_text" | "denoise" | "decode_image", FunctionSig> &
-    Record<string, FunctionSig>;
+  functions: Record<FunctionName, FunctionSig> & Record<string, FunctionSig>;
   /** Weight groups: the parameter names each function takes, in order. */
   params: Record<string, string[]>;
   library: FileRef;
-  weights: { format: string; index: string; bytes: number; shards: FileRef[] };
+  weights: {
+    format: string;
+    index: string;
+    bytes: number;
+    shards: FileRef[];
+    /** Where the index and shards live when not beside the manifest: absolute, or relative to it. */
+    base_url?: string;
+  };
   tokenizer: string;
   webgpu: { features: string[]; limits: Record<string, number> };
   versions: Record<string, string>;
   content_hash: string;
   extra: Record<string, unknown>;
 }
+
+export const FUNCTION_NAMES = ["encode_text", "denoise", "denoise_cond", "decode_image"] as const;
+export type FunctionName = (typeof FUNCTION_NAMES)[number];
 
 export class ManifestError extends Error {
   override name = "ManifestError";
@@ -159,14 +169,23 @@ const body = shape<Omit<Manifest, "format" | "format_version">>({
   default_scheduler: schedulerId,
   functions: (v, p) => {
     const functions = record(functionSig)(v, p);
-    for (const name of ["encode_text", "denoise", "decode_image"]) {
+    for (const name of FUNCTION_NAMES) {
       if (!(name in functions)) fail(`${p}.${name}`, "a function signature", undefined);
     }
     return functions as Manifest["functions"];
   },
   params: record(list(str)),
   library: fileRef,
-  weights: shape({ format: str, index: str, bytes: count, shards: list(fileRef) }),
+  weights: (v, p) => {
+    const weights = shape<Omit<Manifest["weights"], "base_url">>({
+      format: str,
+      index: str,
+      bytes: count,
+      shards: list(fileRef),
+    })(v, p) as Manifest["weights"];
+    if (weights.base_url !== undefined) str(weights.base_url, `${p}.base_url`);
+    return weights;
+  },
   tokenizer: str,
   webgpu: shape({ features: list(str), limits: record(num) }),
   versions: record(str),
@@ -194,4 +213,38 @@ export function parseManifest(json: unknown): Manifest {
     );
   }
   return { ...body(o, ""), format: MANIFEST_FORMAT, format_version: MANIFEST_FORMAT_VERSION };
+}
+
+/** Absolute URLs of everything the runtime fetches for a model. */
+export interface ArtifactUrls {
+  manifest: string;
+  /** The artifact folder, with a trailing slash. */
+  folder: string;
+  library: string;
+  tokenizer: string;
+  /** The folder of the tensor index and shards, with a trailing slash (tvmjs resolves in it). */
+  weights: string;
+  shards: string[];
+}
+
+/** A folder URL (trailing slash) from the `model` a page gives: relative to the page's URL. */
+export function manifestUrl(model: string, base: string): string {
+  const folder = new URL(model, base);
+  if (folder.pathname.endsWith(MANIFEST_NAME)) return folder.href;
+  if (!folder.pathname.endsWith("/")) folder.pathname += "/";
+  return new URL(MANIFEST_NAME, folder).href;
+}
+
+export function artifactUrls(manifest: Manifest, url: string): ArtifactUrls {
+  const folder = new URL(".", url).href;
+  const weights = new URL(manifest.weights.base_url ?? ".", url);
+  if (!weights.pathname.endsWith("/")) weights.pathname += "/";
+  return {
+    manifest: url,
+    folder,
+    library: new URL(manifest.library.path, folder).href,
+    tokenizer: new URL(manifest.tokenizer, folder).href,
+    weights: weights.href,
+    shards: manifest.weights.shards.map((shard) => new URL(shard.path, weights).href),
+  };
 }
