@@ -52,10 +52,11 @@ def _compiler_digest() -> str:
     return tree_digest(root, sources)
 
 
-def build_key(spec: ModelSpec, options: BuildOptions) -> str:
+def build_key(spec: ModelSpec, options: BuildOptions, name: str) -> str:
     files = [p for pattern in _MODEL_FILES for p in spec.folder.rglob(pattern) if p.is_file()]
     return digest_json(
         {
+            "name": name,
             "model": tree_digest(spec.folder, files),
             "options": dataclasses.asdict(options),
             "websd": __version__,
@@ -96,7 +97,7 @@ def _signatures(module: tvm.IRModule, groups: dict[str, str]) -> dict[str, Funct
 
 
 def compile_model(
-    spec: ModelSpec, options: BuildOptions, key: str, out: Path, report: Reporter
+    spec: ModelSpec, options: BuildOptions, name: str, key: str, out: Path, report: Reporter
 ) -> Manifest:
     """Every slow step of a build, writing into the (temporary) folder `out`."""
     from .link import link_wasm
@@ -126,7 +127,7 @@ def compile_model(
     text["hidden_size"] = spec.hidden_size
     largest = largest_tensor_bytes(module)
     manifest = Manifest(
-        name=spec.folder.name,
+        name=name,
         family=spec.family,
         dtype=options.dtype,
         image={"width": spec.width, "height": spec.height},
@@ -190,7 +191,8 @@ def build_model(
     options = options or BuildOptions()
     report = report or Reporter()
     spec = read_spec(resolve_source(source), options)
-    key = build_key(spec, options)
+    name = Path(str(source)).name  # a folder's name, or a hub id's last part
+    key = build_key(spec, options, name)
     entry = (cache_dir or cache_root()) / "models" / key
     cached = (entry / MANIFEST_NAME).is_file()
     if cached:
@@ -198,7 +200,7 @@ def build_model(
     else:
         find_emcc()  # before minutes of compiling, not after
         with atomic_folder(entry) as tmp:
-            compile_model(spec, options, key, tmp, report)
+            compile_model(spec, options, name, key, tmp, report)
     if out_dir is not None:
         publish(entry, out_dir)
     folder = out_dir if out_dir is not None else entry

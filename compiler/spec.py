@@ -20,6 +20,19 @@ DEFAULT_SCHEDULER = "dpm++2m"
 DTYPES = ("float32", "float16")
 MAX_IMAGE_SIDE = 1024
 _PARTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
+_PIPELINE_CLASS = "StableDiffusionPipeline"
+# What a hub download fetches: configs, tokenizer and safetensors weights, nothing else.
+_HUB_FILES = [
+    "model_index.json",
+    "scheduler/*.json",
+    "tokenizer/*",
+    "text_encoder/config.json",
+    "text_encoder/model.safetensors",
+    "unet/config.json",
+    "unet/diffusion_pytorch_model.safetensors",
+    "vae/config.json",
+    "vae/diffusion_pytorch_model.safetensors",
+]
 _HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 
 
@@ -75,7 +88,7 @@ def resolve_source(source: str | Path) -> Path:
     try:
         from huggingface_hub import snapshot_download
 
-        return Path(snapshot_download(str(source))).resolve()
+        return Path(snapshot_download(str(source), allow_patterns=_HUB_FILES)).resolve()
     except Exception as error:
         raise ModelSourceError(
             f"{source} is not a local folder, and downloading it as a hub id failed "
@@ -98,6 +111,11 @@ def _check_supported(index: dict[str, Any], unet: dict[str, Any], folder: Path) 
         raise UnsupportedModelError(
             f"{folder} is an SDXL pipeline ({name}): two text encoders (text_encoder_2) are "
             "not supported yet. Supported: SD 1.x, SD 2.x and SD-Turbo."
+        )
+    if name != _PIPELINE_CLASS:
+        raise UnsupportedModelError(
+            f"{folder} holds a {name}: websd compiles {_PIPELINE_CLASS} checkpoints "
+            "(SD 1.x, SD 2.x and SD-Turbo)"
         )
     missing = [part for part in _PARTS if part not in index]
     if missing:

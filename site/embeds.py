@@ -19,6 +19,8 @@ from typing import Any
 
 import yaml
 
+from websd.spec import SCHEDULERS
+
 _FENCE = re.compile(
     r"^(?P<fence>`{3,}|~{3,})websd[ \t]*\n(?P<body>.*?)^(?P=fence)[ \t]*$", re.M | re.S
 )
@@ -65,8 +67,21 @@ def find_embeds(markdown: str, page: str) -> list[Embed]:
                 )
             if not isinstance(value, OPTIONS[key]) or isinstance(value, bool):
                 raise EmbedError(f"{where}: websd option {key!r} has the wrong type: {value!r}")
+        _check_values(options, where)
         embeds.append(Embed(line, options, match.span()))
     return embeds
+
+
+def _check_values(options: dict[str, Any], where: str) -> None:
+    scheduler = options.get("scheduler", SCHEDULERS[0])
+    if scheduler not in SCHEDULERS:
+        raise EmbedError(
+            f"{where}: unknown scheduler {scheduler!r}; use one of {', '.join(SCHEDULERS)}"
+        )
+    if not 1 <= options.get("steps", 1) <= 200:
+        raise EmbedError(f"{where}: steps must be from 1 to 200")
+    if options.get("guidance", 0) < 0:
+        raise EmbedError(f"{where}: guidance must not be negative")
 
 
 def render(embed: Embed, model_url: str, defaults: dict[str, Any]) -> str:

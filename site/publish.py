@@ -54,7 +54,7 @@ def copy_model(
     core, weights = artifact_files(model.manifest)
     for name in core[1:]:
         shutil.copy2(model.folder / name, target / name)
-    manifest = model.manifest
+    manifest = model.manifest | {"name": model.name}
     if weights_url:
         base = f"{weights_url.rstrip('/')}/{model.name}/"
         manifest = manifest | {"weights": manifest["weights"] | {"base_url": base}}

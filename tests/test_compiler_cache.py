@@ -24,7 +24,7 @@ def test_second_build_is_a_cache_hit(tiny_sd1, tiny_sd1_build, tmp_path):
 def test_failed_build_leaves_no_entry(tiny_sd1, tmp_path, monkeypatch):
     monkeypatch.setenv("WEBSD_CACHE_DIR", str(tmp_path / "cache"))
 
-    def crash(spec, options, key, out, report):
+    def crash(spec, options, name, key, out, report):
         (out / "model.wasm").write_bytes(b"half")
         raise KeyboardInterrupt
 

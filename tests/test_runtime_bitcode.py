@@ -19,7 +19,6 @@ import pytest
 from websd.errors import ToolchainError
 from websd.runtime_bitcode import BITCODE_FILES, ensure_runtime_bitcode
 
-LLVM_BITCODE_MAGIC = b"BC\xc0\xde"
 WASM_MAGIC = b"\0asm"
 WEB_RUNTIME_JS = (
     Path(__file__).parents[1] / "runtime_ts/node_modules/@mlc-ai/web-runtime/lib/index.js"
@@ -43,9 +42,9 @@ def bitcode_dir() -> Path:
 
 
 @needs_emcc
-def test_bitcode_files_are_llvm_bitcode(bitcode_dir: Path) -> None:
+def test_runtime_files_are_wasm_objects(bitcode_dir: Path) -> None:
     for name in BITCODE_FILES:
-        assert (bitcode_dir / name).read_bytes()[:4] == LLVM_BITCODE_MAGIC, name
+        assert (bitcode_dir / name).read_bytes()[:4] == WASM_MAGIC, name
 
 
 @needs_emcc
@@ -85,7 +84,7 @@ def test_failed_compile_shows_command_and_compiler_output(
         ensure_runtime_bitcode()
     message = str(failure.value)
     assert "emcc failed to compile" in message
-    assert "-emit-llvm" in message and "web/emcc/" in message
+    assert "-std=c++17" in message and "web/emcc/" in message
     assert "error: something is wrong" in message
     assert not list((tmp_path / "cache" / "runtime-bitcode").iterdir()), "a half entry was left"
 

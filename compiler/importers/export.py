@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import tvm
 from tvm import relax
 from tvm.relax.frontend import detach_params
 from tvm.relax.frontend.torch import from_exported_program
@@ -35,10 +36,11 @@ def import_module(module: torch.nn.Module, example_args: tuple, *, decompose: bo
         run_ep_decomposition=decompose,
     )
     mod, weights = detach_params(mod)
-    function = mod["main"]
+    function = mod["main"].without_attr("global_symbol")
     num_input = int(function.attrs["num_input"])
+    every = dict(zip((v.name for v in function.params[num_input:]), weights["main"], strict=True))
+    # Weights the exported path never reads (the VAE's encoder, CLIP's pooler) would
+    # otherwise be shipped to every browser.
+    function = relax.transform.RemoveUnusedParameters()(tvm.IRModule({"main": function}))["main"]
     names = [var.name for var in function.params[num_input:]]
-    arrays = [w.numpy() for w in weights["main"]]
-    if len(names) != len(arrays):
-        raise RuntimeError(f"{len(names)} weight parameters but {len(arrays)} weights")
-    return ImportedPart(function.without_attr("global_symbol"), names, arrays)
+    return ImportedPart(function, names, [every[name].numpy() for name in names])

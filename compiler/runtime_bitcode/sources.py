@@ -15,8 +15,11 @@ OVERLAY = Path(__file__).parent / "include"
 # Translation units under web/emcc, longest first so that it starts first.
 UNITS = ("wasm_runtime", "webgpu_runtime", "tvmjs_support")
 
-# Compile flags of TVM's web/Makefile, plus what makes a .bc instead of a linked program.
-FLAGS = ("-O3", "-std=c++17", "-Wno-ignored-attributes", "-emit-llvm", "-c")
+# Compile flags of TVM's web/Makefile, but to optimized wasm object files rather than LLVM
+# bitcode (`-emit-llvm`): bitcode would be code-generated again at every model link, a minute
+# or more each time. The files keep the `.bc` names TVM's linker looks for; wasm-ld reads
+# either kind by its content.
+FLAGS = ("-O3", "-std=c++17", "-Wno-ignored-attributes", "-c")
 
 # web/Makefile's include path, relative to the tree root; the tvm-ffi wheel holds dlpack
 # inside its include folder.
