@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+
 from websd import build as build_module
 from websd.build import build_model
 from websd.cache import cache_root

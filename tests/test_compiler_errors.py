@@ -6,6 +6,7 @@ import json
 import shutil
 
 import pytest
+
 from websd.build import build_model
 from websd.errors import ModelSourceError, OptionError, UnsupportedModelError
 from websd.spec import BuildOptions

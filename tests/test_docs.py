@@ -4,7 +4,6 @@ every nav page present, the strict build self-contained, and the walkthrough not
 from __future__ import annotations
 
 import dataclasses
-import html.parser
 import importlib.util
 import json
 import re
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 from mkdocs.config import config_options as c
+from sitebuild import external_loads
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -150,21 +150,6 @@ def test_playgrounds_in_the_docs_name_published_models():
     assert found.get("index.md") == 1
 
 
-class _ResourceFinder(html.parser.HTMLParser):
-    """URLs a page loads by itself (scripts, styles, images, frames); links are not loads."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.urls: list[str] = []
-
-    def handle_starttag(self, tag, attrs):
-        values = dict(attrs)
-        if tag == "link" and values.get("rel") not in ("canonical", "alternate", None):
-            self.urls.append(values.get("href") or "")
-        elif tag in ("script", "img", "iframe", "source", "audio", "video", "embed"):
-            self.urls.append(values.get("src") or "")
-
-
 def test_docs_build_strictly_and_load_nothing_from_other_origins(tmp_path, monkeypatch):
     """`WEBSD=false mkdocs build --strict`; mermaid or a web font would fetch from a CDN."""
     from mkdocs.commands.build import build
@@ -174,18 +159,7 @@ def test_docs_build_strictly_and_load_nothing_from_other_origins(tmp_path, monke
     site = tmp_path / "public"
     config = load_config(str(ROOT / "mkdocs.yml"), site_dir=str(site), strict=True)
     build(config)
-    external = {}
-    for page in site.rglob("*.html"):
-        finder = _ResourceFinder()
-        finder.feed(page.read_text())
-        urls = [u for u in finder.urls if re.match(r"(https?:)?//", u)]
-        if urls:
-            external[str(page.relative_to(site))] = urls
-    for sheet in site.rglob("*.css"):
-        urls = re.findall(r"""url\(\s*["']?((?:https?:)?//[^"')]+)""", sheet.read_text())
-        if urls:
-            external[str(sheet.relative_to(site))] = urls
-    assert external == {}
+    assert external_loads(site) == {}
 
 
 def test_walkthrough_page_is_the_converted_notebook():

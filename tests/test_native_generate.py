@@ -13,6 +13,7 @@ NEGATIVE = "blue dog"
 
 def _diffusers_image(folder, scheduler: str, seed: int, steps: int, guidance: float):
     from diffusers import StableDiffusionPipeline
+
     from websd.schedulers import diffusers_scheduler
 
     pipe = StableDiffusionPipeline.from_pretrained(folder)

@@ -7,8 +7,7 @@ import os
 
 import pytest
 from mkdocs.exceptions import Abort, PluginError
-
-from sitebuild import build_site, copy_fixture_site, external_urls
+from sitebuild import build_site, copy_fixture_site, external_loads
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +57,7 @@ def test_pages_without_playground_get_no_runtime(built_site):
 
 
 def test_site_loads_nothing_from_other_origins(built_site):
-    assert external_urls(built_site) == {}
+    assert external_loads(built_site) == {}
 
 
 def test_second_build_reuses_the_compiled_models(fixture_env, built_site, tmp_path, caplog):
@@ -90,7 +89,7 @@ def test_bad_model_source_is_named(tmp_path):
     folder = _site_with(
         tmp_path, "      models:\n        - name: mine\n          source: ./models/nowhere\n"
     )
-    with pytest.raises(PluginError, match="websd model 'mine': .*nowhere: no such folder"):
+    with pytest.raises(PluginError, match=r"websd model 'mine': .*nowhere: no such folder"):
         build_site(folder)
     assert not (folder / "public").exists()
 
@@ -113,6 +112,8 @@ def test_missing_emcc_is_reported_before_compiling(fixture_env, tmp_path, monkey
 
 
 def test_artifact_over_the_per_file_limit_fails(fixture_env, tmp_path):
-    yaml = "      max_file_mb: 1\n      models:\n        - name: first\n          source: !ENV FIRST\n"
+    yaml = (
+        "      max_file_mb: 1\n      models:\n        - name: first\n          source: !ENV FIRST\n"
+    )
     with pytest.raises(PluginError, match="exceed the host's per-file limit max_file_mb=1"):
         build_site(_site_with(tmp_path, yaml))
