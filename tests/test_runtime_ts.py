@@ -1,11 +1,13 @@
 """runtime_ts's node tests, against fixtures that real torch and diffusers compute here.
 
-The TypeScript RNG must match `torch.randn` bit for bit, and the schedulers diffusers' within
-1e-5; tests/ts_fixtures.py writes the references, `npm test` compares.
+The TypeScript RNG must match `torch.randn` bit for bit, the schedulers diffusers' within 1e-5,
+and the tokenizer compiler/tokenizer.py's ids; tests/ts_fixtures.py writes the references,
+`npm test` compares. The manifest fixture both sides read is a real build's.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -15,6 +17,7 @@ import pytest
 from ts_fixtures import write_fixtures
 
 RUNTIME_TS = Path(__file__).resolve().parent.parent / "runtime_ts"
+MANIFEST_FIXTURE = Path(__file__).parent / "fixtures" / "websd-model.json"
 
 
 def test_runtime_ts_against_torch_and_diffusers(tmp_path: Path) -> None:
@@ -35,3 +38,21 @@ def test_runtime_ts_against_torch_and_diffusers(tmp_path: Path) -> None:
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     assert "# skipped 0" in output, output
+
+
+def _structure(value: object) -> object:
+    """Keys and value types of JSON, not the values: digests and sizes change with every build."""
+    if isinstance(value, dict):
+        return {key: _structure(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_structure(value[0])] if value else []
+    return type(value).__name__
+
+
+def test_manifest_fixture_is_what_the_compiler_writes(tiny_sd1_build) -> None:
+    """runtime_ts/test/manifest.test.ts parses the fixture: it must stay a real manifest."""
+    fixture = json.loads(MANIFEST_FIXTURE.read_text())
+    assert _structure(fixture) == _structure(tiny_sd1_build.manifest), (
+        f"the manifest format changed: copy {tiny_sd1_build.folder}/websd-model.json to "
+        f"{MANIFEST_FIXTURE} and update runtime_ts/src/manifest.ts"
+    )

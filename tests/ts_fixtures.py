@@ -5,7 +5,9 @@
   switch between PyTorch's two normal kernels, and consecutive draws on one generator;
 - schedulers.json: for each websd scheduler id, source config and prediction type, the timesteps
   for many step counts and whole sampling runs on tiny latents. The "model" of those runs is a
-  fixed float64 function of its input and timestep, which the tests recompute exactly.
+  fixed float64 function of its input and timestep, which the tests recompute exactly;
+- tokenizer.json, as the compiler exports it for the test vocabulary, and prompts.json: the ids
+  compiler/tokenizer.py `encode_prompt` gives for prompts, at two lengths (one truncates).
 
 Float32 arrays travel as base64 of their little-endian bytes, so nothing is lost to decimal.
 Run as a script to write them to a folder: `python tests/ts_fixtures.py OUT_DIR`.
@@ -215,6 +217,45 @@ def schedulers_fixture() -> dict[str, Any]:
     return {"shape": list(LATENT_SHAPE), "pattern": _b64(pattern), "cases": cases}
 
 
+PROMPTS = [
+    "",
+    "a red cat",
+    "A  Photo of   the RED cat!",
+    "a photo of a red cat " * 20,
+    "un chat rouge ☕ 🐱, élan",
+    "<|endoftext|> a cat",
+]
+PROMPT_LENGTHS = [77, 8]
+
+
+def tokenizer_fixture(out_dir: Path) -> dict[str, Any]:
+    """Export the test vocabulary's tokenizer.json into out_dir; expected ids for PROMPTS."""
+    import tempfile
+
+    import tokenizers
+    from transformers import CLIPTokenizer
+
+    from websd.testing.vocab import write_clip_vocab
+    from websd.tokenizer import encode_prompt, export_tokenizer
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "tokenizer"
+        write_clip_vocab(folder)
+        CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt")).save_pretrained(
+            folder
+        )
+        text = export_tokenizer(Path(tmp), out_dir, PROMPT_LENGTHS[0])
+    tokenizer = tokenizers.Tokenizer.from_file(str(out_dir / "tokenizer.json"))
+    cases = []
+    for max_length in PROMPT_LENGTHS:
+        for prompt in PROMPTS:
+            ids, truncated = encode_prompt(tokenizer, text | {"max_length": max_length}, prompt)
+            cases.append(
+                {"prompt": prompt, "max_length": max_length, "ids": ids, "truncated": truncated}
+            )
+    return {"text": text, "cases": cases}
+
+
 def write_fixtures(out_dir: Path) -> None:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -226,6 +267,7 @@ def write_fixtures(out_dir: Path) -> None:
             warnings.simplefilter("ignore", DeprecationWarning)
             (out_dir / "rng.json").write_text(json.dumps(rng_fixture()))
             (out_dir / "schedulers.json").write_text(json.dumps(schedulers_fixture()))
+        (out_dir / "prompts.json").write_text(json.dumps(tokenizer_fixture(out_dir)))
     finally:
         diffusers_logging.set_verbosity(verbosity)
 

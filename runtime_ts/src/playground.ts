@@ -65,12 +65,12 @@ const TEMPLATE = `
       <input name="negativePrompt" type="text" autocomplete="off">
     </label>
     <div class="websd-row">
-      <label class="websd-field">Seed
-        <span class="websd-seed">
+      <div class="websd-seed">
+        <label class="websd-field">Seed
           <input name="seed" type="number" min="0" step="1" inputmode="numeric">
-          <button type="button" class="websd-icon" name="random" title="Random seed" aria-label="Random seed">⚄</button>
-        </span>
-      </label>
+        </label>
+        <button type="button" class="websd-icon" name="random" title="Random seed" aria-label="Random seed">⚄</button>
+      </div>
       <label class="websd-field">Steps
         <input name="steps" type="number" min="1" max="${MAX_STEPS}" step="1" inputmode="numeric">
       </label>
@@ -171,7 +171,7 @@ export class WebsdPlayground extends HTMLElement {
       event.preventDefault();
       void this.generate();
     });
-    form.addEventListener("keydown", (event) => {
+    this.addEventListener("keydown", (event) => {
       if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
         event.preventDefault();
         form.requestSubmit();
@@ -193,7 +193,7 @@ export class WebsdPlayground extends HTMLElement {
   }
 
   /** Reads the manifest and checks the GPU, without downloading the model. */
-  private async preflight(): Promise<void> {
+  private async preflight(): Promise<ModelInfo | undefined> {
     this.status("Checking WebGPU…");
     try {
       this.info ??= await loadModelInfo(this.modelUrl());
@@ -208,8 +208,10 @@ export class WebsdPlayground extends HTMLElement {
       if (this.embedConfig().scheduler === undefined) {
         this.control<HTMLSelectElement>("scheduler").value = manifest.default_scheduler;
       }
+      return this.info;
     } catch (error) {
       this.fail(error);
+      return undefined;
     }
   }
 
@@ -243,23 +245,27 @@ export class WebsdPlayground extends HTMLElement {
   }
 
   private async generate(): Promise<void> {
-    if (this.running !== undefined || this.info === undefined) return;
+    if (this.running !== undefined) return;
+    // When the manifest could not be read, Generate (or Retry) tries again.
+    const info = this.info ?? (await this.preflight());
+    if (info === undefined) return;
     const options = this.readOptions();
     if (options === undefined) return;
     const controller = new AbortController();
     this.running = controller;
     this.setBusy();
-    const start = performance.now();
     try {
       this.sd ??= await createPipeline({
-        model: this.info.urls.manifest,
+        model: info.urls.manifest,
         onProgress: (progress) => this.progress(progress),
         signal: controller.signal,
       });
       this.status("Encoding the prompt…");
+      const start = performance.now();
       const image = await this.sd.generate({ ...options, signal: controller.signal });
       this.last = { image, options };
       this.show(image, options.prompt);
+      this.control<HTMLButtonElement>("download").disabled = false;
       const { textMs, unetMsPerStep, vaeMs } = image.timings;
       this.find(".websd-caption").textContent =
         `Seed ${image.seed} · ${options.steps} steps · text ${milliseconds(textMs)} · ` +
@@ -267,7 +273,7 @@ export class WebsdPlayground extends HTMLElement {
       this.status(
         `Done in ${milliseconds(performance.now() - start)}.` +
           (image.promptTruncated
-            ? ` The prompt was longer than the model's ${this.info.manifest.text.max_length} ` +
+            ? ` The prompt was longer than the model's ${info.manifest.text.max_length} ` +
               "tokens: its end was left out."
             : ""),
       );
@@ -284,7 +290,12 @@ export class WebsdPlayground extends HTMLElement {
       }
     } finally {
       this.running = undefined;
-      this.control("cancel").disabled = true;
+      const cancel = this.control<HTMLButtonElement>("cancel");
+      if (document.activeElement === cancel) {
+        const retry = this.control<HTMLButtonElement>("retry");
+        (retry.hidden ? this.control("generate") : retry).focus();
+      }
+      cancel.disabled = true;
       this.find<HTMLProgressElement>(".websd-progress").hidden = true;
     }
   }
@@ -372,8 +383,14 @@ export class WebsdPlayground extends HTMLElement {
   private setBusy(): void {
     this.find(".websd-alert").hidden = true;
     delete this.dataset.error;
-    this.control<HTMLButtonElement>("generate").disabled = true;
-    this.control<HTMLButtonElement>("cancel").disabled = false;
+    const generate = this.control<HTMLButtonElement>("generate");
+    const cancel = this.control<HTMLButtonElement>("cancel");
+    cancel.disabled = false;
+    // A disabled button drops the focus: hand it to Cancel, the action that remains.
+    if (document.activeElement === generate || !this.contains(document.activeElement)) {
+      cancel.focus();
+    }
+    generate.disabled = true;
     this.find<HTMLProgressElement>(".websd-progress").value = 0;
     this.find(".websd").classList.add("websd-busy");
   }

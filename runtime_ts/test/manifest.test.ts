@@ -1,19 +1,58 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import fixture from "../../tests/fixtures/websd-model.json";
-import { MANIFEST_FORMAT_VERSION, ManifestError, parseManifest } from "../src/manifest";
+import {
+  artifactUrls,
+  MANIFEST_FORMAT_VERSION,
+  ManifestError,
+  manifestUrl,
+  parseManifest,
+} from "../src/manifest";
 
 const clone = (): Record<string, unknown> => structuredClone(fixture) as Record<string, unknown>;
 
-test("parses the manifest fixture the compiler's tests share", () => {
+test("parses the manifest fixture, a tiny model's as the compiler wrote it", () => {
   const manifest = parseManifest(clone());
   assert.equal(manifest.format_version, MANIFEST_FORMAT_VERSION);
   assert.equal(manifest.default_scheduler, "dpm++2m");
   assert.deepEqual(manifest.latent, { channels: 4, height: 8, width: 8 });
   assert.equal(manifest.functions.denoise.inputs[2]?.name, "text_embeds");
+  assert.deepEqual(manifest.functions.denoise_cond.inputs[2]?.shape, [1, 77, 32]);
   assert.equal(manifest.functions.decode_image.output.layout, "rgba8-packed");
   assert.equal(manifest.scheduler._class_name, "PNDMScheduler");
   assert.equal(manifest.weights.shards.length, 1);
+  assert.equal(
+    manifest.params[manifest.functions.denoise.params]?.[0],
+    "unet.p_unet_conv_in_weight",
+  );
+});
+
+test("file URLs resolve against the manifest's, weights against base_url", () => {
+  const page = "https://user.github.io/site/docs/page/";
+  const url = manifestUrl("../../assets/websd/models/tiny", page);
+  assert.equal(url, "https://user.github.io/site/assets/websd/models/tiny/websd-model.json");
+  assert.equal(manifestUrl(url, page), url);
+  const manifest = parseManifest(clone());
+  const urls = artifactUrls(manifest, url);
+  assert.equal(urls.folder, "https://user.github.io/site/assets/websd/models/tiny/");
+  assert.equal(urls.library, `${urls.folder}model.wasm`);
+  assert.equal(urls.tokenizer, `${urls.folder}tokenizer.json`);
+  assert.equal(urls.weights, urls.folder);
+  assert.deepEqual(urls.shards, [`${urls.folder}params_shard_0.bin`]);
+
+  const relative = {
+    ...manifest,
+    weights: { ...manifest.weights, base_url: "../../weights/tiny" },
+  };
+  assert.equal(
+    artifactUrls(relative, url).weights,
+    "https://user.github.io/site/assets/websd/weights/tiny/",
+  );
+  const absolute = {
+    ...manifest,
+    weights: { ...manifest.weights, base_url: "https://cdn.test/w/" },
+  };
+  assert.deepEqual(artifactUrls(absolute, url).shards, ["https://cdn.test/w/params_shard_0.bin"]);
 });
 
 test("another format or version is refused with a message that says so", () => {
@@ -25,12 +64,14 @@ test("another format or version is refused with a message that says so", () => {
 });
 
 test("missing or mistyped keys are named with their path", () => {
-  const noDenoise = clone();
-  delete (noDenoise.functions as Record<string, unknown>).denoise;
-  assert.throws(
-    () => parseManifest(noDenoise),
-    /"functions\.denoise" must be a function signature/,
-  );
+  for (const name of ["denoise", "denoise_cond"]) {
+    const missing = clone();
+    delete (missing.functions as Record<string, unknown>)[name];
+    assert.throws(
+      () => parseManifest(missing),
+      new RegExp(`"functions\\.${name}" must be a function signature`),
+    );
+  }
 
   const badShape = clone();
   const encode = (badShape.functions as Record<string, { inputs: { shape: unknown }[] }>)
@@ -41,6 +82,10 @@ test("missing or mistyped keys are named with their path", () => {
   const noLatent = clone();
   delete noLatent.latent;
   assert.throws(() => parseManifest(noLatent), /"latent" must be an object, got missing/);
+
+  const badBase = clone();
+  (badBase.weights as Record<string, unknown>).base_url = 7;
+  assert.throws(() => parseManifest(badBase), /"weights\.base_url" must be a string, got 7/);
 
   const badScheduler = { ...clone(), default_scheduler: "plms" };
   assert.throws(

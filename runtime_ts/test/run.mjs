@@ -20,6 +20,15 @@ try {
     platform: "node",
     target: "node20",
     sourcemap: "inline",
+    // @mlc-ai/web-tokenizers is a UMD bundle whose Node path calls require and reads __filename,
+    // which ES modules lack.
+    banner: {
+      js:
+        'import { createRequire as __createRequire } from "node:module";' +
+        'import { fileURLToPath as __fileURLToPath } from "node:url";' +
+        "const require = __createRequire(import.meta.url);" +
+        "const __filename = __fileURLToPath(import.meta.url);",
+    },
     logLevel: "warning",
   });
   const files = readdirSync(out).map((f) => join(out, f));
