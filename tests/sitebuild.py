@@ -4,9 +4,26 @@ from __future__ import annotations
 
 import html.parser
 import re
+import shutil
 from pathlib import Path
 
+from mkdocs.commands.build import build
+from mkdocs.config import load_config
+
 FIXTURE_SITE = Path(__file__).parent / "fixtures" / "site"
+
+
+def copy_fixture_site(target: Path) -> Path:
+    shutil.copytree(FIXTURE_SITE, target)
+    return target
+
+
+def build_site(folder: Path, **overrides) -> Path:
+    config = load_config(str(folder / "mkdocs.yml"), site_dir=str(folder / "public"), **overrides)
+    build(config)
+    return folder / "public"
+
+
 _ABSOLUTE = re.compile(r"(?:https?:)?//")
 _CSS_URL = re.compile(r"""url\(\s*["']?([^"')]+)""")
 # What a script loads by itself: fetch/import/importScripts/Worker/WebSocket of a literal URL.
