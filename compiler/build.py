@@ -22,7 +22,7 @@ from .assemble import FUNCTIONS, assemble, tensor_signature
 from .cache import atomic_folder, cache_root, digest_json, file_sha256, tree_digest
 from .errors import OptionError
 from .manifest import MANIFEST_NAME, FunctionSig, Manifest, read_manifest
-from .memory import largest_tensor_bytes, webgpu_limits
+from .memory import MemoryNeeds, memory_needs
 from .passes.mixed_precision import to_float16
 from .passes.pipeline import lowering, prepare
 from .progress import Reporter
@@ -96,6 +96,18 @@ def _signatures(module: tvm.IRModule, groups: dict[str, str]) -> dict[str, Funct
     return signatures
 
 
+def _describe(memory: MemoryNeeds) -> str:
+    def mib(size: int) -> str:
+        return f"{size / 2**20:.1f} MiB"
+
+    return (
+        f"webgpu memory: largest binding {mib(memory.largest_binding_bytes)}, "
+        f"largest buffer {mib(memory.largest_buffer_bytes)}, "
+        f"weights {mib(memory.weight_bytes)}, activations {mib(memory.activation_bytes)}, "
+        f"peak {mib(memory.peak_bytes)}"
+    )
+
+
 def compile_model(
     spec: ModelSpec, options: BuildOptions, name: str, key: str, out: Path, report: Reporter
 ) -> Manifest:
@@ -110,9 +122,11 @@ def compile_model(
     module = prepare(model.module)
     webgpu = target(WEBGPU)
     with report.stage("build webgpu"):
-        executable = relax.build(
-            module, target=webgpu, relax_pipeline=lowering(webgpu), system_lib=True
-        )
+        with webgpu:
+            lowered = lowering(webgpu)(module)
+        executable = relax.build(lowered, target=webgpu, relax_pipeline=None, system_lib=True)
+    memory = memory_needs(lowered, sum(array.nbytes for array in model.weights.values()))
+    report(_describe(memory))
     (out / WGSL_NAME).write_text(wgsl_source(executable))
     with report.stage("link wasm"):
         link_wasm(executable, out / WASM_NAME, progress=report)
@@ -125,7 +139,6 @@ def compile_model(
         weights = write_weights(model.weights, out, options.shard_mb)
     text = export_tokenizer(spec.folder, out, spec.max_length)
     text["hidden_size"] = spec.hidden_size
-    largest = largest_tensor_bytes(module)
     manifest = Manifest(
         name=name,
         family=spec.family,
@@ -152,8 +165,12 @@ def compile_model(
         tokenizer="tokenizer.json",
         webgpu={
             "features": ["shader-f16"] if options.dtype == "float16" else [],
-            "limits": webgpu_limits(module),
-            "largest_tensor_bytes": largest,
+            "limits": memory.limits(),
+            "largest_binding_bytes": memory.largest_binding_bytes,
+            "largest_buffer_bytes": memory.largest_buffer_bytes,
+            "largest_tensor_bytes": memory.largest_tensor_bytes,
+            "weight_bytes": memory.weight_bytes,
+            "peak_bytes": memory.peak_bytes,
         },
         versions={"websd": __version__, "tvm": tvm.__version__},
         content_hash=key,

@@ -16,6 +16,7 @@ from tvm import relax
 
 from ..assemble import AssembledModel
 from ..targets import NATIVE_CPU, target
+from .narrow_float16 import NarrowToFloat16
 
 _TRANSFORM_SUFFIX = "_transform_params"
 
@@ -27,12 +28,20 @@ def _content_name(group: str, array: np.ndarray) -> str:
     return f"{group}.{digest.hexdigest()[:20]}"
 
 
-def to_float16(model: AssembledModel, accumulate: str = "float32") -> AssembledModel:
-    """Rewrite `model` for fp16 kernels; fp32 stays where fp16 would lose accuracy
-    (softmax and normalisations are never converted by ToMixedPrecision), and GEMMs and
-    convolutions accumulate in `accumulate`."""
+def float16_module(model: AssembledModel, accumulate: str = "float32") -> tvm.IRModule:
+    """`model`'s functions rewritten for fp16 kernels, each with its weight casts lifted into
+    `<function>_transform_params`; fp32 stays where fp16 would lose accuracy (softmax and
+    normalisations compute in fp32: ToMixedPrecision never converts them), and GEMMs and
+    convolutions accumulate in `accumulate`. Embedding tables and group-norm inputs are stored
+    in fp16 (`narrow_float16`)."""
     module = relax.transform.ToMixedPrecision(out_dtype=accumulate)(model.module)
-    module = relax.transform.LiftTransformParams()(module)
+    module = NarrowToFloat16()(module)
+    return relax.transform.LiftTransformParams()(module)
+
+
+def to_float16(model: AssembledModel, accumulate: str = "float32") -> AssembledModel:
+    """`float16_module`, with the weight casts run here, once, on the CPU."""
+    module = float16_module(model, accumulate)
     transforms = tvm.IRModule(
         {f + _TRANSFORM_SUFFIX: module[f + _TRANSFORM_SUFFIX] for f in model.groups}
     )

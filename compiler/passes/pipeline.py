@@ -10,6 +10,9 @@ from __future__ import annotations
 import tvm
 from tvm import relax
 
+from .fused_attention import FusedAttention
+from .fused_group_norm import FusedGroupNorm
+
 
 def prepare(module: tvm.IRModule) -> tvm.IRModule:
     """Bundle each function's weights into one tuple argument.
@@ -21,5 +24,14 @@ def prepare(module: tvm.IRModule) -> tvm.IRModule:
 
 
 def lowering(target: tvm.target.Target) -> tvm.transform.Pass:
-    """Legalize, fuse and schedule for `target` (on WebGPU, the dlight GPU rules)."""
-    return relax.get_default_pipeline(target)
+    """Legalize, fuse and schedule for `target` (on WebGPU, the dlight GPU rules).
+
+    On WebGPU the hand-scheduled kernels replace their ops first, so that legalization never
+    sees them; the CPU keeps TVM's legalization, which is correct there.
+    """
+    default = relax.get_default_pipeline(target)
+    if target.kind.name != "webgpu":
+        return default
+    return tvm.transform.Sequential(
+        [FusedAttention(), FusedGroupNorm(), default], name="websd_webgpu"
+    )

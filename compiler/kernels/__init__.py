@@ -1,0 +1,1 @@
+"""Hand-scheduled TIR kernels for WebGPU, generated per shape and dtype."""

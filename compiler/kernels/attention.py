@@ -1,0 +1,195 @@
+"""Fused attention for WebGPU, FlashAttention-style.
+
+softmax(Q Kᵀ · scale) V for Q [B, Sq, H, D], K [B, Skv, H, D], V [B, Skv, H, Dv] (the layout of
+`R.nn.attention`), without the [B·H, Sq, Skv] score matrix that TVM's legalization writes to
+global memory (1 GiB for SD-1.5's 64×64-latent self-attention at batch 2).
+
+One workgroup owns BQ query rows of one (batch, head). It walks the keys BK rows at a time:
+Q and K tiles in workgroup memory give a BQ×BK score tile, an online softmax folds it into a
+running row maximum and sum, and the output rows are rescaled and accumulated from the V tile,
+all in fp32 whatever the input dtype. Head dimensions too large for workgroup memory are
+walked in chunks. Everything stays within WebGPU's default limits (256 invocations, 16 KiB of
+workgroup memory), so no adapter needs more than the defaults to run it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from tvm import tirx
+from tvm.runtime import DataType
+from tvm.script import tirx as T
+
+ROWS = 32  # BQ: query rows per workgroup, one per threadIdx.y
+LANES = 8  # threads sharing a query row (threadIdx.x)
+KEYS = 32  # BK: key/value rows per step
+THREADS = ROWS * LANES
+WORKGROUP_BYTES = 16384  # WebGPU's default maxComputeWorkgroupStorageSize
+_SCORE_BYTES = ROWS * KEYS * 4  # the fp32 score/probability tile
+_MASKED = -3.0e38  # finite: exp2(_MASKED - m) is 0 and never inf - inf = NaN
+
+
+@dataclass(frozen=True)
+class AttentionShape:
+    """One call site's static shape; `causal_offset` keeps key j ≤ query i + offset
+    (TVM's TopLeft mask is offset 0, BottomRight |Sq - Skv|), None for no mask."""
+
+    batch: int
+    heads: int
+    q_len: int
+    kv_len: int
+    head_dim: int
+    v_head_dim: int
+    dtype: str
+    scale: float | None = None
+    causal_offset: int | None = None
+
+
+@dataclass(frozen=True)
+class Tiling:
+    """How the head dimensions are cut to fit workgroup memory."""
+
+    qk_chunk: int  # columns of Q and K in workgroup memory at a time
+    v_chunk: int  # columns of V in workgroup memory at a time
+
+    def workgroup_bytes(self, itemsize: int) -> int:
+        return (ROWS * self.qk_chunk + KEYS * max(self.qk_chunk, self.v_chunk)) * itemsize + (
+            _SCORE_BYTES
+        )
+
+
+def _largest_divisor(n: int, at_most: int) -> int:
+    return max(d for d in range(1, min(n, at_most) + 1) if n % d == 0)
+
+
+def choose_tiling(shape: AttentionShape) -> Tiling:
+    """Whole head dimensions when they fit (Q then stays in workgroup memory for the whole
+    walk), else the largest chunk that divides them."""
+    itemsize = DataType(shape.dtype).bits // 8
+    room = (WORKGROUP_BYTES - _SCORE_BYTES) // itemsize
+    qk = _largest_divisor(shape.head_dim, room // (ROWS + KEYS))
+    v = _largest_divisor(shape.v_head_dim, (room - ROWS * qk) // KEYS)
+    return Tiling(qk, v)
+
+
+def attention_kernel(shape: AttentionShape) -> tirx.PrimFunc:
+    """The scheduled PrimFunc (q, k, v, out); `tirx.is_scheduled` keeps dlight off it."""
+    B, H, SQ, SKV = shape.batch, shape.heads, shape.q_len, shape.kv_len
+    D, DV, dtype = shape.head_dim, shape.v_head_dim, shape.dtype
+    tiling = choose_tiling(shape)
+    QC, VC = tiling.qk_chunk, tiling.v_chunk
+    KVC = max(QC, VC)
+    resident = QC == D  # Q is loaded once, not once per key tile
+    scale = shape.scale if shape.scale is not None else 1.0 / math.sqrt(D)
+    scale_log2 = scale * math.log2(math.e)  # exp(x·scale) = exp2(x·scale·log2 e)
+    # With no mask every key is within the offset, and the tests below fold away.
+    offset = SKV if shape.causal_offset is None else shape.causal_offset
+    q_tiles = -(-SQ // ROWS)
+    kv_tiles = -(-SKV // KEYS)
+    per_lane = KEYS // LANES
+    v_per_lane = -(-VC // LANES)
+    v_chunks = DV // VC
+
+    @T.macro
+    def load_tile(dst, src, row0, rows, limit, b, h, col0, cols, tid):
+        """Rows row0.. of src[b, :, h, col0:col0+cols] into dst, zeros past `limit`."""
+        for it in T.serial(-(-(rows * cols) // THREADS)):
+            idx: T.let[T.int32] = it * THREADS + tid
+            if idx < rows * cols:
+                r: T.let[T.int32] = idx // cols
+                c: T.let[T.int32] = idx % cols
+                dst[r, c] = T.if_then_else(
+                    row0 + r < limit, src[b, row0 + r, h, col0 + c], T.cast(0, dtype)
+                )
+
+    @T.prim_func(private=True, s_tir=True)
+    def attention(
+        q: T.Buffer((B, SQ, H, D), dtype),
+        k: T.Buffer((B, SKV, H, D), dtype),
+        v: T.Buffer((B, SKV, H, DV), dtype),
+        out: T.Buffer((B, SQ, H, DV), dtype),
+    ):
+        T.func_attr({"tirx.is_scheduled": True, "tirx.noalias": True})
+        for bx in T.thread_binding(q_tiles, thread="blockIdx.x"):
+            for by in T.thread_binding(B * H, thread="blockIdx.y"):
+                for ty in T.thread_binding(ROWS, thread="threadIdx.y"):
+                    for tx in T.thread_binding(LANES, thread="threadIdx.x"):
+                        with T.sblock("attention"):
+                            q_s = T.sblock_alloc_buffer((ROWS, QC), dtype, scope="shared")
+                            kv_s = T.sblock_alloc_buffer((KEYS, KVC), dtype, scope="shared")
+                            p_s = T.sblock_alloc_buffer((ROWS, KEYS), "float32", scope="shared")
+                            s_r = T.sblock_alloc_buffer((per_lane,), "float32", scope="local")
+                            o_r = T.sblock_alloc_buffer(
+                                (v_chunks * v_per_lane,), "float32", scope="local"
+                            )
+                            m_r = T.sblock_alloc_buffer((2,), "float32", scope="local")
+                            l_r = T.sblock_alloc_buffer((1,), "float32", scope="local")
+                            b: T.let[T.int32] = by // H
+                            h: T.let[T.int32] = by % H
+                            q0: T.let[T.int32] = bx * ROWS
+                            tid: T.let[T.int32] = ty * LANES + tx
+                            m_r[0] = T.float32(_MASKED)
+                            l_r[0] = T.float32(0)
+                            for i in T.serial(v_chunks * v_per_lane):
+                                o_r[i] = T.float32(0)
+                            if resident:
+                                load_tile(q_s, q, q0, ROWS, SQ, b, h, 0, D, tid)
+                            for kt in T.serial(kv_tiles):
+                                kv0: T.let[T.int32] = kt * KEYS
+                                # Key tiles wholly above the causal diagonal are skipped;
+                                # the test is uniform over the workgroup, as barriers need.
+                                if kv0 <= q0 + ROWS - 1 + offset:
+                                    for u in T.unroll(per_lane):
+                                        s_r[u] = T.float32(0)
+                                    for dc in T.serial(D // QC):
+                                        if not resident:
+                                            load_tile(q_s, q, q0, ROWS, SQ, b, h, dc * QC, QC, tid)
+                                        load_tile(kv_s, k, kv0, KEYS, SKV, b, h, dc * QC, QC, tid)
+                                        T.tvm_storage_sync("shared")
+                                        for d in T.serial(QC):
+                                            for u in T.unroll(per_lane):
+                                                s_r[u] += T.cast(q_s[ty, d], "float32") * T.cast(
+                                                    kv_s[tx + u * LANES, d], "float32"
+                                                )
+                                        T.tvm_storage_sync("shared")
+                                    for u in T.unroll(per_lane):
+                                        j: T.let[T.int32] = kv0 + tx + u * LANES
+                                        keep: T.let[T.bool] = j < SKV and j <= q0 + ty + offset
+                                        s_r[u] = T.if_then_else(
+                                            keep, s_r[u] * T.float32(scale_log2), T.float32(_MASKED)
+                                        )
+                                        p_s[ty, tx + u * LANES] = s_r[u]
+                                    T.tvm_storage_sync("shared")
+                                    m_r[1] = m_r[0]
+                                    for j in T.serial(KEYS):
+                                        m_r[1] = T.max(m_r[1], p_s[ty, j])
+                                    T.tvm_storage_sync("shared")
+                                    alpha: T.let[T.float32] = T.exp2(m_r[0] - m_r[1])
+                                    m_r[0] = m_r[1]
+                                    for u in T.unroll(per_lane):
+                                        p_s[ty, tx + u * LANES] = T.exp2(s_r[u] - m_r[0])
+                                    l_r[0] = l_r[0] * alpha
+                                    for i in T.serial(v_chunks * v_per_lane):
+                                        o_r[i] = o_r[i] * alpha
+                                    for vc in T.serial(v_chunks):
+                                        load_tile(kv_s, v, kv0, KEYS, SKV, b, h, vc * VC, VC, tid)
+                                        T.tvm_storage_sync("shared")
+                                        for j in T.serial(KEYS):
+                                            for w in T.unroll(v_per_lane):
+                                                if tx + w * LANES < VC:
+                                                    o_r[vc * v_per_lane + w] += p_s[ty, j] * T.cast(
+                                                        kv_s[j, tx + w * LANES], "float32"
+                                                    )
+                                        T.tvm_storage_sync("shared")
+                                    for j in T.serial(KEYS):
+                                        l_r[0] += p_s[ty, j]
+                            if q0 + ty < SQ:
+                                for vc in T.serial(v_chunks):
+                                    for w in T.unroll(v_per_lane):
+                                        if tx + w * LANES < VC:
+                                            out[b, q0 + ty, h, vc * VC + tx + w * LANES] = T.cast(
+                                                o_r[vc * v_per_lane + w] / l_r[0], dtype
+                                            )
+
+    return attention
