@@ -54,7 +54,7 @@ def _artifacts(args: argparse.Namespace, scratch: Path) -> Path:
     from websd.testing.configs import CONFIGS
     from websd.testing.pipelines import save_random_pipeline
 
-    pipeline = save_random_pipeline(CONFIGS[args.model], scratch / "pipeline", seed=0)
+    pipeline = save_random_pipeline(CONFIGS[args.model], scratch / args.model, seed=0)
     return build_model(pipeline, scratch / "artifacts").folder
 
 

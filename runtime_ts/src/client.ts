@@ -14,6 +14,7 @@ import { checkAdapter, describeAdapter, findAdapter } from "./gpu";
 import {
   type ArtifactUrls,
   artifactUrls,
+  checkedFiles,
   type Manifest,
   ManifestError,
   manifestUrl,
@@ -107,19 +108,12 @@ export async function checkSupport(info: ModelInfo): Promise<string> {
   return describeAdapter(adapter);
 }
 
-function storedFiles(info: ModelInfo): ModelStore {
-  const { manifest, urls } = info;
-  const files = [
-    { url: urls.library, ...manifest.library },
-    ...manifest.weights.shards.map((shard, i) => ({ ...shard, url: urls.shards[i] as string })),
-  ];
-  return new ModelStore(files, manifest.content_hash);
-}
-
 /** Whether the library and every weight shard are in the browser's cache already. */
 export async function isCached(info: ModelInfo): Promise<boolean> {
   if (typeof caches === "undefined") return false;
-  return storedFiles(info).hasAllKeys([info.urls.library, ...info.urls.shards]);
+  const files = checkedFiles(info.manifest, info.urls);
+  const store = new ModelStore(files, info.manifest.content_hash);
+  return store.hasAllKeys(files.map((file) => file.url));
 }
 
 /** Deletes the model's cached files, any version of them; returns how many went. */

@@ -248,3 +248,14 @@ export function artifactUrls(manifest: Manifest, url: string): ArtifactUrls {
     shards: manifest.weights.shards.map((shard) => new URL(shard.path, weights).href),
   };
 }
+
+/** The library and the weight shards (the files with a sha256) at their URLs. */
+export function checkedFiles(
+  manifest: Manifest,
+  urls: ArtifactUrls,
+): (FileRef & { url: string })[] {
+  return [
+    { ...manifest.library, url: urls.library },
+    ...manifest.weights.shards.map((shard, i) => ({ ...shard, url: urls.shards[i] as string })),
+  ];
+}

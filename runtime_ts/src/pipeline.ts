@@ -105,11 +105,9 @@ export class Pipeline {
       scheduler.setTimesteps(request.steps);
       const { channels, height, width } = this.manifest.latent;
       const generator = new TorchGenerator(request.seed);
-      // torch: randn(...) * init_noise_sigma, a float32 product.
+      // torch: randn(...) * init_noise_sigma, a float32 product (storing it rounds it once).
       const sigma = f32(scheduler.initNoiseSigma);
-      let latents: Float32Array = generator
-        .randn(channels * height * width)
-        .map((x) => f32(x * sigma));
+      let latents: Float32Array = generator.randn(channels * height * width).map((x) => x * sigma);
       const guidance = new Float32Array([request.guidance]);
       const steps = scheduler.timesteps.length;
       const stepMs: number[] = [];

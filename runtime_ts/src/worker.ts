@@ -6,8 +6,8 @@
 /// <reference lib="webworker" />
 
 import { serializeError, WebsdError } from "./errors";
-import { findAdapter, describeAdapter, requestDevice } from "./gpu";
-import { artifactUrls, type Manifest } from "./manifest";
+import { describeAdapter, findAdapter, requestDevice } from "./gpu";
+import { artifactUrls, checkedFiles, type Manifest } from "./manifest";
 import { Model } from "./model";
 import { Pipeline } from "./pipeline";
 import type { FromWorker, LoadEvent, ToWorker } from "./protocol";
@@ -36,12 +36,7 @@ async function load(manifestUrl: string, manifest: Manifest): Promise<Pipeline> 
     post({ type: "lost", error: serializeError(new WebsdError("device-lost", message)) });
   });
   const progress = (event: LoadEvent) => post({ type: "load-progress", event });
-  const files = [manifest.library, ...manifest.weights.shards].map((file, i) => ({
-    url: i === 0 ? urls.library : (urls.shards[i - 1] as string),
-    bytes: file.bytes,
-    sha256: file.sha256,
-  }));
-  const store = new ModelStore(files, manifest.content_hash, (p) =>
+  const store = new ModelStore(checkedFiles(manifest, urls), manifest.content_hash, (p) =>
     progress({ kind: "download", ...p }),
   );
   const tokenizerJson = await store.bytes(urls.tokenizer);
