@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import http.server
 import os
-import shutil
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-FIXTURE_SITE = Path(__file__).parent / "fixtures" / "site"
 CHROMIUM = "/usr/bin/chromium"
 SUB_PATH = "/sub/path/"
 _BASE_ARGS = [
@@ -28,27 +26,6 @@ _BASE_ARGS = [
     "--disable-component-update",
     "--no-first-run",
 ]
-
-
-def build_fixture_site(target: Path, first: Path, second: Path) -> Path:
-    """`mkdocs build` of tests/fixtures/site (two playgrounds on two pages, models FIRST and
-    SECOND), in-process; returns the built site folder."""
-    from mkdocs.commands.build import build
-    from mkdocs.config import load_config
-
-    shutil.copytree(FIXTURE_SITE, target)
-    saved = {key: os.environ.get(key) for key in ("FIRST", "SECOND")}
-    os.environ.update(FIRST=str(first), SECOND=str(second))
-    try:
-        config = load_config(str(target / "mkdocs.yml"), site_dir=str(target / "public"))
-        build(config)
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-    return target / "public"
 
 
 @dataclass

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from browser import build_fixture_site, canvas_rgba, launch, serve, watch
+from browser import canvas_rgba, launch, serve, watch
 from PIL import Image
+from sitebuild import build_site, copy_fixture_site
 
 pytestmark = pytest.mark.browser
 
@@ -52,7 +53,10 @@ def _status(page) -> str:
 
 @pytest.fixture(scope="module")
 def site(tiny_sd1, tiny_sd2, tiny_sd1_build, tmp_path_factory) -> Path:
-    return build_fixture_site(tmp_path_factory.mktemp("site") / "site", tiny_sd1, tiny_sd2)
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("FIRST", str(tiny_sd1))
+        env.setenv("SECOND", str(tiny_sd2))
+        return build_site(copy_fixture_site(tmp_path_factory.mktemp("site") / "site"))
 
 
 @pytest.fixture(scope="module")
