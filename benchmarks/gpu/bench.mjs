@@ -1,0 +1,245 @@
+/**
+ * Times the functions of one websd WebGPU model library in node, on whatever adapter Dawn
+ * (npm `webgpu`) finds, and profiles one call of each with timestamp queries.
+ *
+ *   node bench.mjs --webgpu DIR --tvmjs FILE --wasm FILE --model model.json --out result.json
+ *                  [--iterations 10] [--warmup 2] [--budget-s 60] [--functions a,b]
+ *
+ * DIR holds npm webgpu's index.js; FILE is tvmjs (npm @mlc-ai/web-runtime lib/index.js);
+ * model.json is what benchmarks/gpu_build.py wrote beside the library. Weights are random,
+ * drawn on the host from the shapes in model.json. The result is rewritten after each function,
+ * so a run stopped early still leaves what it measured. Progress goes to stderr.
+ */
+
+import { readFileSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import { parseArgs } from "node:util";
+import { PassProfiler } from "./profiler.mjs";
+
+const DAWN_TOGGLES = [
+  // shader-f16 on NVIDIA's Vulkan driver is behind this toggle.
+  "enable-dawn-features=vulkan_enable_f16_on_nvidia",
+  // Per-pass timings need full timestamp resolution.
+  "disable-dawn-features=timestamp_quantization",
+];
+/** Inputs that are one number in every call, as a generation passes them. */
+const CONSTANT_INPUTS = { timestep: 500, guidance_scale: 7.5 };
+const DEFAULT_FUNCTIONS = "encode_text,denoise,decode_image";
+
+const { values: args } = parseArgs({
+  options: {
+    webgpu: { type: "string" },
+    tvmjs: { type: "string" },
+    wasm: { type: "string" },
+    model: { type: "string" },
+    out: { type: "string" },
+    iterations: { type: "string", default: "10" },
+    warmup: { type: "string", default: "2" },
+    "budget-s": { type: "string", default: "60" },
+    functions: { type: "string", default: DEFAULT_FUNCTIONS },
+  },
+});
+for (const name of ["webgpu", "tvmjs", "wasm", "model", "out"]) {
+  if (args[name] === undefined) throw new Error(`--${name} is required`);
+}
+
+const start = performance.now();
+function log(message) {
+  const seconds = ((performance.now() - start) / 1000).toFixed(1).padStart(6);
+  process.stderr.write(`[bench ${seconds} s] ${message}\n`);
+}
+
+const size = (shape) => shape.reduce((a, b) => a * b, 1);
+
+/** Deterministic uniform numbers in [0, 1) (xorshift32): the same weights on every run. */
+function uniforms(count, seed) {
+  const out = new Float32Array(count);
+  let state = seed >>> 0 || 1;
+  for (let i = 0; i < count; i++) {
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    out[i] = (state >>> 0) / 2 ** 32;
+  }
+  return out;
+}
+
+/** Random signs and magnitudes in [0.1, 1), never zero; tensors repeat a stretch of these. */
+const POOL = uniforms(1 << 16, 12345).map((u, i) => (i % 2 ? 1 : -1) * (0.1 + 0.9 * u));
+
+/** float32 → float16 bits, truncated; below float16's normal range, a signed zero. */
+function toHalfBits(values) {
+  const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
+  const half = new Uint16Array(values.length);
+  for (let i = 0; i < values.length; i++) {
+    const b = bits[i];
+    const exponent = ((b >>> 23) & 0xff) - 127 + 15;
+    const sign = (b >>> 16) & 0x8000;
+    half[i] = exponent > 0 ? sign | (exponent << 10) | ((b >>> 13) & 0x3ff) : sign;
+  }
+  return half;
+}
+
+/**
+ * Random bytes for a tensor: a stretch of the pool scaled by 1/√fan-in (so activations stay
+ * in range through a deep network, in float16 as in float32), repeated to the tensor's size.
+ * Drawing only one stretch per tensor keeps the gigabytes of SD's weights to seconds.
+ */
+function randomBytes(shape, dtype, seed) {
+  const count = size(shape);
+  const scale = 1 / Math.sqrt(size(shape.slice(1)));
+  const stretch = new Float32Array(Math.min(count, POOL.length));
+  const offset = seed * 7919;
+  for (let i = 0; i < stretch.length; i++) {
+    stretch[i] = POOL[(i + offset) % POOL.length] * scale;
+  }
+  const converters = { float32: (v) => v, float16: toHalfBits };
+  if (!(dtype in converters)) throw new Error(`no random weights for dtype ${dtype}`);
+  const pattern = converters[dtype](stretch);
+  const values = new pattern.constructor(count);
+  values.set(pattern);
+  for (let filled = pattern.length; filled < count; filled *= 2) {
+    values.copyWithin(filled, 0, Math.min(filled, count - filled));
+  }
+  return new Uint8Array(values.buffer);
+}
+
+function adapterInfo(adapter) {
+  const { vendor, architecture, device, description } = adapter.info;
+  return { vendor, architecture, device, description, features: [...adapter.features].sort() };
+}
+
+const model = JSON.parse(readFileSync(args.model, "utf8"));
+const functions = args.functions.split(",");
+const result = {
+  model: model.name,
+  dtype: model.dtype,
+  toggles: DAWN_TOGGLES,
+  functions: {},
+  errors: [],
+};
+const save = () => writeFileSync(args.out, JSON.stringify(result, null, 1) + "\n");
+
+const { create, globals } = await import(pathToFileURL(join(resolve(args.webgpu), "index.js")));
+Object.assign(globalThis, globals);
+const profiler = new PassProfiler(globals);
+// Held for the whole run: dawn.node crashes if the GPU object is collected under its adapter.
+const gpu = create(DAWN_TOGGLES);
+const adapter = await gpu.requestAdapter({ powerPreference: "high-performance" });
+if (adapter === null) throw new Error("Dawn found no WebGPU adapter");
+result.adapter = adapterInfo(adapter);
+log(`adapter: ${result.adapter.vendor} ${result.adapter.description}`);
+const timestamps = adapter.features.has("timestamp-query");
+// The adapter's largest buffers, as tvmjs' own device request asks for up to 1 GiB.
+const { maxBufferSize, maxStorageBufferBindingSize } = adapter.limits;
+const device = await adapter.requestDevice({
+  requiredFeatures: [...model.features, ...(timestamps ? ["timestamp-query"] : [])],
+  requiredLimits: { maxBufferSize, maxStorageBufferBindingSize },
+});
+function gpuError(message) {
+  result.errors.push(message);
+  save();
+  log(`GPU error: ${message}`);
+}
+device.addEventListener("uncapturederror", (event) => gpuError(event.error.message));
+device.lost.then((info) => gpuError(`device lost (${info.reason}): ${info.message}`));
+
+const tvmjs = createRequire(import.meta.url)(resolve(args.tvmjs));
+const tvm = await tvmjs.instantiate(readFileSync(args.wasm), tvmjs.createPolyfillWASI(), log);
+tvm.initWebGPU(device);
+const dev = tvm.webgpu();
+let seed = 1;
+/** A GPU tensor with random contents, kept alive beyond the current scope. */
+function randomTensor({ shape, dtype }) {
+  const tensor = tvm.empty(shape, dtype, dev);
+  if (dtype === "int32") {
+    const ids = uniforms(size(shape), seed++);
+    tensor.copyFrom(Int32Array.from(ids, (u) => Math.floor(u * model.vocab_size)));
+  } else {
+    tensor.copyFromRawBytes(randomBytes(shape, dtype, seed++));
+  }
+  return tensor;
+}
+
+tvm.beginScope();
+const vm = tvm.detachFromCurrentScope(tvm.createVirtualMachine(dev));
+let mark = performance.now();
+await tvm.asyncLoadWebGPUPipelines(vm.getInternalModule());
+result.compile_s = (performance.now() - mark) / 1000;
+log(`pipelines compiled in ${result.compile_s.toFixed(1)} s`);
+
+mark = performance.now();
+const groups = new Set(functions.map((name) => model.functions[name].params));
+const params = new Map();
+for (const group of groups) {
+  const tensors = model.params[group].map(randomTensor);
+  params.set(group, tvm.detachFromCurrentScope(tvm.makeTVMArray(tensors)));
+}
+tvm.endScope();
+await dev.sync();
+result.weights_s = (performance.now() - mark) / 1000;
+log(`random weights on the GPU in ${result.weights_s.toFixed(1)} s`);
+save();
+
+const iterations = Number(args.iterations);
+const warmup = Number(args.warmup);
+const budgetMs = Number(args["budget-s"]) * 1000;
+
+for (const name of functions) {
+  const spec = model.functions[name];
+  tvm.beginScope();
+  const fn = tvm.detachFromCurrentScope(vm.getFunction(name));
+  const inputs = spec.inputs.map((input) =>
+    tvm.detachFromCurrentScope(
+      input.name in CONSTANT_INPUTS
+        ? tvm.empty(input.shape, input.dtype, dev).copyFrom([CONSTANT_INPUTS[input.name]])
+        : randomTensor(input),
+    ),
+  );
+  tvm.endScope();
+  /** One call, from the first dispatch encoded to the last one done on the GPU. */
+  const call = async () => {
+    tvm.beginScope();
+    try {
+      const begin = performance.now();
+      fn(...inputs, params.get(spec.params));
+      await dev.sync();
+      return performance.now() - begin;
+    } finally {
+      tvm.endScope();
+    }
+  };
+  for (let i = 0; i < warmup; i++) log(`${name} warm-up ${(await call()).toFixed(1)} ms`);
+  const ms = [];
+  const timing = performance.now();
+  while (ms.length < iterations && (ms.length === 0 || performance.now() - timing < budgetMs)) {
+    ms.push(await call());
+  }
+  const sorted = [...ms].sort((a, b) => a - b);
+  log(`${name}: ${ms.length} calls, median ${sorted[sorted.length >> 1].toFixed(1)} ms`);
+  const entry = { ms };
+  if (timestamps) {
+    profiler.start(device);
+    await call();
+    const passes = await profiler.stop();
+    const kernels = {};
+    let first = null;
+    let last = null;
+    for (const { name: kernel, begin, end } of passes) {
+      const k = (kernels[kernel] ??= { calls: 0, ns: 0 });
+      k.calls += 1;
+      k.ns += Number(end - begin);
+      if (first === null || begin < first) first = begin;
+      if (last === null || end > last) last = end;
+    }
+    entry.profile = { passes: passes.length, span_ns: Number(last - first), kernels };
+  }
+  result.functions[name] = entry;
+  save();
+  for (const input of inputs) input.dispose();
+  fn.dispose();
+}
+log("done");
+process.exit(0);

@@ -1,0 +1,113 @@
+"""Build the WebGPU model libraries that benchmarks/gpu.py runs, weights left out.
+
+    python benchmarks/gpu_build.py sd15 --dtype float32 float16 --out .device/models
+
+Each (config, dtype) becomes a folder `<config>-<dtype>/` holding `model.wasm.xz` (the tvmjs
+system library, WGSL inside, xz-compressed to travel to the GPU machine) and `model.json`:
+the shapes and dtypes of every function's inputs, output and weights, the WebGPU features the
+kernels need, and the UNet's diffusers config. The benchmark draws random weights from
+those shapes on the GPU, so gigabytes of weights never travel. Configs are the published ones
+of websd.testing.configs (random weights: the kernels and shapes are those of the real model).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import lzma
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import tvm
+from tvm import relax
+
+from websd.assemble import FUNCTIONS, AssembledModel, assemble, tensor_signature
+from websd.link import link_wasm
+from websd.passes.mixed_precision import to_float16
+from websd.passes.pipeline import lowering, prepare
+from websd.progress import Reporter
+from websd.spec import BuildOptions, read_spec
+from websd.targets import WEBGPU, target
+from websd.testing.configs import CONFIGS, PipelineConfig
+from websd.testing.pipelines import save_random_pipeline
+
+WASM_XZ = "model.wasm.xz"
+MODEL_JSON = "model.json"
+
+
+def describe(
+    name: str, dtype: str, config: PipelineConfig, model: AssembledModel, module: tvm.IRModule
+) -> dict[str, Any]:
+    """What the benchmark needs to call each function: input, output and weight shapes."""
+    functions = {
+        function: {
+            "params": model.groups[function],
+            "inputs": tensor_signature(module[function], info.input_names),
+            "output_shape": [int(d) for d in module[function].ret_ty.shape],
+        }
+        for function, info in FUNCTIONS.items()
+    }
+    params = {
+        group: [
+            {"shape": list(model.weights[p].shape), "dtype": str(model.weights[p].dtype)}
+            for p in names
+        ]
+        for group, names in model.param_names.items()
+    }
+    return {
+        "name": name,
+        "dtype": dtype,
+        "features": ["shader-f16"] if dtype == "float16" else [],
+        "vocab_size": config.text_encoder["vocab_size"],
+        "unet_config": config.unet,
+        "functions": functions,
+        "params": params,
+    }
+
+
+def build(name: str, dtypes: list[str], out: Path, report: Reporter) -> list[Path]:
+    """Import config `name` once, then compile and link it for WebGPU in each dtype into
+    `out/<name>-<dtype>/`."""
+    config = CONFIGS[name]
+    folders = []
+    with tempfile.TemporaryDirectory() as scratch:
+        source = save_random_pipeline(config, Path(scratch) / name, seed=0)
+        with report.stage(f"{name} import"):
+            imported = assemble(read_spec(source, BuildOptions()), progress=report)
+        for dtype in dtypes:
+            model = imported
+            if dtype == "float16":
+                with report.stage(f"{name} float16"):
+                    model = to_float16(imported)
+            module = prepare(model.module)
+            webgpu = target(WEBGPU)
+            with report.stage(f"{name} {dtype} build webgpu"):
+                executable = relax.build(
+                    module, target=webgpu, relax_pipeline=lowering(webgpu), system_lib=True
+                )
+            wasm = link_wasm(executable, Path(scratch) / "model.wasm", progress=report)
+            folder = out / f"{name}-{dtype}"
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / WASM_XZ).write_bytes(lzma.compress(wasm.read_bytes(), preset=9))
+            description = describe(name, dtype, config, model, module)
+            (folder / MODEL_JSON).write_text(json.dumps(description, indent=1) + "\n")
+            size = (folder / WASM_XZ).stat().st_size / 2**20
+            report(f"{folder}: {WASM_XZ} {size:.1f} MiB")
+            folders.append(folder)
+    return folders
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("configs", nargs="+", choices=CONFIGS)
+    parser.add_argument("--dtype", nargs="+", default=["float32"], choices=("float32", "float16"))
+    parser.add_argument("--out", type=Path, default=Path(".device/models"))
+    args = parser.parse_args()
+    report = Reporter()
+    for name in args.configs:
+        build(name, args.dtype, args.out, report)
+
+
+if __name__ == "__main__":
+    main()

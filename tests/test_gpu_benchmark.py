@@ -1,0 +1,145 @@
+"""benchmarks/gpu.py, the GPU benchmark, end to end on the CPU.
+
+A tiny model's WebGPU library (benchmarks/gpu_build.py) runs in node on SwiftShader through
+Dawn (npm webgpu), each call's passes timed with timestamp queries and named by their TVM
+kernels; PyTorch's UNet runs on the CPU in place of CUDA. The report must hold every section
+that the run on a real GPU gives.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ROOT = Path(__file__).parents[1]
+ARTIFACTS = Path(__file__).parent / ".artifacts"
+SWIFTSHADER = Path("/usr/lib/chromium")
+TVMJS = ROOT / "runtime_ts/node_modules/@mlc-ai/web-runtime/lib/index.js"
+WEBGPU_NPM = "webgpu@0.6.2"
+FUNCTIONS = ("encode_text", "denoise", "decode_image")
+KINDS = ("attention", "conv2d", "matmul", "norm", "elementwise/other")
+
+
+def _load(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(
+    ("kernel", "kind"),
+    [
+        ("attention2_kernel_3", "attention"),
+        ("fused_softmax_broadcast_to6_kernel", "attention"),
+        ("fused_conv2d15_add24_add27_divide8_kernel", "conv2d"),
+        ("fused_matmul6_add22_kernel", "matmul"),
+        ("matmul26_kernel", "matmul"),
+        ("fused_group_norm_silu_kernel", "norm"),
+        ("layer_norm4_kernel", "norm"),
+        (
+            "fused_reshape32_reshape34_transpose38_broadcast_to4_reshape35_kernel",
+            "elementwise/other",
+        ),
+    ],
+)
+def test_kernels_are_grouped_by_the_op_in_their_name(kernel: str, kind: str) -> None:
+    assert _load("gpu").kernel_kind(kernel) == kind
+
+
+def test_whole_image_is_two_prompts_the_steps_and_one_decode() -> None:
+    medians = {"encode_text": 10.0, "denoise": 100.0, "decode_image": 500.0}
+    assert _load("gpu").whole_image_ms(medians, 20) == 2 * 10 + 20 * 100 + 500
+
+
+needs_webgpu = pytest.mark.skipif(
+    not (SWIFTSHADER / "vk_swiftshader_icd.json").is_file()
+    or shutil.which("node") is None
+    or shutil.which("npm") is None
+    or shutil.which("emcc") is None
+    or not TVMJS.is_file(),
+    reason="needs chromium's SwiftShader, node, npm, emcc and runtime_ts' node_modules",
+)
+
+
+@pytest.fixture(scope="module")
+def webgpu_package() -> Path:
+    """npm webgpu (Dawn for node), installed once into the test artifacts."""
+    prefix = ARTIFACTS / "npm-webgpu"
+    package = prefix / "node_modules" / "webgpu"
+    if not (package / "index.js").is_file():
+        npm = ["npm", "install", "--prefix", str(prefix), "--no-save", "--no-audit", "--no-fund"]
+        subprocess.run([*npm, "--ignore-scripts", "--loglevel=error", WEBGPU_NPM], check=True)
+    return package
+
+
+@pytest.fixture(scope="module")
+def tiny_library(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from websd.progress import Reporter
+
+    out = tmp_path_factory.mktemp("gpu-build")
+    return _load("gpu_build").build("tiny-sd1", ["float32"], out, Reporter())[0]
+
+
+@pytest.mark.browser
+@needs_webgpu
+def test_report_on_swiftshader_has_every_section(
+    tiny_library: Path, webgpu_package: Path, tmp_path: Path
+) -> None:
+    env = os.environ | {
+        "LD_LIBRARY_PATH": str(SWIFTSHADER),  # chromium's libvulkan.so.1
+        "VK_ICD_FILENAMES": str(SWIFTSHADER / "vk_swiftshader_icd.json"),
+    }
+    command = [sys.executable, str(ROOT / "benchmarks" / "gpu.py"), str(tiny_library)]
+    command += ["--webgpu", str(webgpu_package), "--tvmjs", str(TVMJS), "--out", str(tmp_path)]
+    command += ["--iterations", "2", "--warmup", "1", "--torch", "cpu"]
+    subprocess.run(command, env=env, check=True, timeout=1800)
+
+    report = json.loads((tmp_path / "gpu-report.json").read_text())
+    torch_ms = report["torch"]["ms"]
+    assert set(torch_ms) == {"float32", "float16"}
+    assert all(len(samples) == 2 for samples in torch_ms.values())
+    (library,) = report["webgpu"]
+    assert library["adapter"]["architecture"] == "swiftshader"
+    assert library["errors"] == [] and "failed" not in library and "cut" not in library
+    assert library["compile_s"] > 0
+    for name in FUNCTIONS:
+        function = library["functions"][name]
+        assert len(function["ms"]) == 2
+        kernels = function["profile"]["kernels"]
+        assert function["profile"]["passes"] == sum(k["calls"] for k in kernels.values()) > 0
+        assert all("_kernel" in kernel for kernel in kernels), "a pass lost its kernel name"
+        assert all(k["ns"] > 0 for k in kernels.values())
+        assert sum(library["kinds_ms"][name].values()) == pytest.approx(
+            sum(k["ns"] for k in kernels.values()) / 1e6
+        )
+    denoise_kinds = library["kinds_ms"]["denoise"]
+    assert all(denoise_kinds[kind] > 0 for kind in KINDS)
+    assert library["whole_image_ms"] > 20 * library["median_ms"]["denoise"]
+    assert set(library["denoise_over_torch"]) == {"float32", "float16"}
+
+    text = (tmp_path / "gpu-report.txt").read_text()
+    for section in (
+        "PyTorch",
+        "UNet2DConditionModel",
+        "WebGPU tiny-sd1 float32",
+        "pipelines compiled in",
+        *FUNCTIONS,
+        "GPU ms by kind",
+        *KINDS,
+        "top kernels of denoise",
+        "whole image = 2 × encode_text + 20 × denoise + decode_image",
+        " s at 64×64",
+        "denoise/PyTorch float16",
+    ):
+        assert section in text, section
