@@ -18,7 +18,6 @@ from websd.models.shapes.captions import (
     SHAPES,
     caption,
     parse,
-    scene_rng,
     scenes,
 )
 from websd.models.shapes.checker import check
