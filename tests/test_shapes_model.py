@@ -29,9 +29,7 @@ SHIPPED = pipeline_path() / "model_index.json"
 
 
 def _truth(seed: int, count: int, split: str) -> list[tuple[str, np.ndarray]]:
-    return [
-        (caption(s), render(s)) for s in scenes(seed, count, split)
-    ]
+    return [(caption(s), render(s)) for s in scenes(seed, count, split)]
 
 
 def test_captions_are_deterministic_and_parse_back() -> None:
