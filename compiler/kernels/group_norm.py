@@ -21,21 +21,11 @@ def group_stats_kernel(
 ) -> tirx.PrimFunc:
     """(x [N, G, L], mean [N, G, 1], rstd [N, G, 1]) in fp32 whatever x's dtype.
 
-    Two passes over the slab, the second over (x - mean)², so the variance never suffers
-    the cancellation of E[x²] - E[x]²."""
+    One pass over the slab, summing x - k and (x - k)² for k the slab's first value: close
+    enough to the mean that E[(x-k)²] - E[x-k]² keeps its digits, as E[x²] - E[x]² does not
+    for activations whose mean is large against their spread."""
     steps = -(-size // THREADS)
     levels = THREADS.bit_length() - 1
-
-    @T.macro
-    def block_sum(partial, value, tx):
-        """Sum of `value` over the workgroup, left in partial[0] for every thread to read."""
-        T.tvm_storage_sync("shared")
-        partial[tx] = value
-        for level in T.unroll(levels):
-            T.tvm_storage_sync("shared")
-            if tx < (THREADS >> (level + 1)):
-                partial[tx] = partial[tx] + partial[tx + (THREADS >> (level + 1))]
-        T.tvm_storage_sync("shared")
 
     @T.prim_func(private=True, s_tir=True)
     def group_stats(
@@ -47,25 +37,35 @@ def group_stats_kernel(
         for bx in T.thread_binding(batch * groups, thread="blockIdx.x"):
             for tx in T.thread_binding(THREADS, thread="threadIdx.x"):
                 with T.sblock("group_stats"):
-                    partial = T.sblock_alloc_buffer((THREADS,), "float32", scope="shared")
+                    sums = T.sblock_alloc_buffer((THREADS,), "float32", scope="shared")
+                    squares = T.sblock_alloc_buffer((THREADS,), "float32", scope="shared")
                     acc = T.sblock_alloc_buffer((2,), "float32", scope="local")
                     n: T.let[T.int32] = bx // groups
                     g: T.let[T.int32] = bx % groups
+                    shift: T.let[T.float32] = T.cast(x[n, g, 0], "float32")
                     acc[0] = T.float32(0)
+                    acc[1] = T.float32(0)
                     for i in T.serial(steps):
                         if i * THREADS + tx < size:
-                            acc[0] += T.cast(x[n, g, i * THREADS + tx], "float32")
-                    block_sum(partial, acc[0], tx)
-                    acc[1] = partial[0] / T.float32(size)
-                    acc[0] = T.float32(0)
-                    for i in T.serial(steps):
-                        if i * THREADS + tx < size:
-                            acc[0] += (T.cast(x[n, g, i * THREADS + tx], "float32") - acc[1]) * (
-                                T.cast(x[n, g, i * THREADS + tx], "float32") - acc[1]
+                            d: T.let[T.float32] = (
+                                T.cast(x[n, g, i * THREADS + tx], "float32") - shift
                             )
-                    block_sum(partial, acc[0], tx)
+                            acc[0] += d
+                            acc[1] += d * d
+                    sums[tx] = acc[0]
+                    squares[tx] = acc[1]
+                    for level in T.unroll(levels):  # tree sums, into sums[0] and squares[0]
+                        T.tvm_storage_sync("shared")
+                        if tx < (THREADS >> (level + 1)):
+                            sums[tx] += sums[tx + (THREADS >> (level + 1))]
+                            squares[tx] += squares[tx + (THREADS >> (level + 1))]
+                    T.tvm_storage_sync("shared")
                     if tx == 0:
-                        mean[n, g, 0] = acc[1]
-                        rstd[n, g, 0] = T.rsqrt(partial[0] / T.float32(size) + T.float32(epsilon))
+                        centered: T.let[T.float32] = sums[0] / T.float32(size)
+                        variance: T.let[T.float32] = (
+                            squares[0] / T.float32(size) - centered * centered
+                        )
+                        mean[n, g, 0] = shift + centered
+                        rstd[n, g, 0] = T.rsqrt(T.max(variance, T.float32(0)) + T.float32(epsilon))
 
     return group_stats
