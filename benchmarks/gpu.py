@@ -225,7 +225,7 @@ def _torch_lines(result: dict[str, Any] | None, reason: str) -> list[str]:
     tf32 = f"; float32 {' and '.join(result['tf32'])} in TF32" if result["tf32"] else ""
     lines = [
         f"PyTorch {result['torch']}, diffusers {result['diffusers']} on {result['device']}: "
-        f"UNet2DConditionModel, latents {shape}{tf32}"
+        f"UNet2DConditionModel in eager mode, latents {shape}{tf32}"
     ]
     rows = [["dtype", "median ms", "min ms", "calls"]]
     for dtype, samples in result["ms"].items():

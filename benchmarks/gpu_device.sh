@@ -5,7 +5,7 @@
 #
 #   bash benchmarks/gpu_device.sh [gpu.py options]       # every folder in $MODELS (.device/models)
 #
-# By default every stage ends within 420 s (--deadline-s) and each function gets at most 30 s of
+# By default every stage ends within 400 s (--deadline-s) and each function gets at most 30 s of
 # timed calls (--budget-s): with setup, the run fits in 8 minutes. Options given here win.
 #
 # With no NVIDIA driver it runs on SwiftShader (Debian's chromium) instead: a CPU check of the
@@ -43,4 +43,4 @@ export PYTHONPATH="$work/site" PYTHONUNBUFFERED=1
 echo "[gpu_device] node $("$work/node" --version), $(python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.cuda.is_available())')"
 
 python3 benchmarks/gpu.py "$MODELS"/*/ --node "$work/node" --webgpu "$work/webgpu" \
-  --tvmjs .device/tvmjs/index.js --out "$OUT" --deadline-s 420 --budget-s 30 "$@"
+  --tvmjs .device/tvmjs/index.js --out "$OUT" --deadline-s 400 --budget-s 30 "$@"

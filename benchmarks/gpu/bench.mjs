@@ -130,6 +130,7 @@ const gpu = create(DAWN_TOGGLES);
 const adapter = await gpu.requestAdapter({ powerPreference: "high-performance" });
 if (adapter === null) throw new Error("Dawn found no WebGPU adapter");
 result.adapter = adapterInfo(adapter);
+save();
 log(`adapter: ${result.adapter.vendor} ${result.adapter.description}`);
 const timestamps = adapter.features.has("timestamp-query");
 // The adapter's largest buffers, as tvmjs' own device request asks for up to 1 GiB.
