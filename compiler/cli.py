@@ -12,9 +12,9 @@ from .spec import DEFAULT_SCHEDULER, DTYPES, SCHEDULERS, BuildOptions
 
 
 def _default_model() -> str:
-    from .models.shapes import pipeline_path
+    from .models import default_model
 
-    return str(pipeline_path())
+    return str(default_model())
 
 
 def _add_build_options(parser: argparse.ArgumentParser) -> None:

@@ -22,6 +22,7 @@ from mkdocs.utils import get_relative_url
 
 from websd.build import build_model
 from websd.errors import WebsdError
+from websd.models import default_model
 from websd.progress import Reporter
 from websd.spec import BuildOptions
 
@@ -179,6 +180,7 @@ def _default_model_config() -> ModelConfig:
 def _default_source(name: str) -> str:
     if name != DEFAULT_MODEL:
         raise PluginError(f"websd model {name!r} needs a `source`: a diffusers folder or hub id")
-    from websd.models.shapes import pipeline_path
-
-    return str(pipeline_path())
+    try:
+        return str(default_model())
+    except WebsdError as error:
+        raise PluginError(f"websd model {name!r}: {error}") from error

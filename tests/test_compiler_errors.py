@@ -102,3 +102,11 @@ def test_out_dir_that_is_not_an_artifact_folder_is_left_alone(tiny_sd1_build, ti
     with pytest.raises(OptionError, match="not a websd artifact folder"):
         build_model(tiny_sd1, precious)
     assert (precious / "index.md").read_text() == "keep me"
+
+
+def test_default_model_without_weights_says_how_to_train_them(tmp_path, monkeypatch):
+    from websd.models import default_model, shapes
+
+    monkeypatch.setattr(shapes, "pipeline_path", lambda: tmp_path / "pipeline")
+    with pytest.raises(ModelSourceError, match=r"python -m websd.models.shapes.train"):
+        default_model()
