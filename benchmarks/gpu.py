@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import lzma
+import re
 import statistics
 import subprocess
 import sys
@@ -34,12 +35,14 @@ from typing import Any
 BENCH_JS = Path(__file__).parent / "gpu" / "bench.mjs"
 FUNCTIONS = ("encode_text", "denoise", "decode_image")
 # Kinds of operation, by the op names TVM puts in a fused kernel's name; the first match wins.
-# Softmax is an attention's (CLIP runs attention as matmul, softmax, matmul).
-KINDS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("attention", ("attention", "softmax")),
-    ("conv2d", ("conv2d",)),
-    ("matmul", ("matmul", "dense", "gemm")),
-    ("norm", ("group_norm", "layer_norm", "rms_norm")),
+# Softmax is an attention's (CLIP runs attention as matmul, softmax, matmul). A group norm split
+# into a statistics kernel (group_norm_stats) leaves its normalization, (x - mean) · rstd · γ + β,
+# to a fused elementwise kernel whose name starts with those ops.
+KINDS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("attention", re.compile(r"attention|softmax")),
+    ("conv2d", re.compile(r"conv2d")),
+    ("matmul", re.compile(r"matmul|dense|gemm")),
+    ("norm", re.compile(r"group_norm|layer_norm|rms_norm|^fused_subtract\d*_multiply")),
 )
 OTHER = "elementwise/other"
 TOP_KERNELS = 12
@@ -48,7 +51,7 @@ MIN_STAGE_S = 30
 
 
 def kernel_kind(name: str) -> str:
-    return next((kind for kind, ops in KINDS if any(op in name for op in ops)), OTHER)
+    return next((kind for kind, ops in KINDS if ops.search(name)), OTHER)
 
 
 @dataclass(frozen=True)

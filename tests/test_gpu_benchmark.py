@@ -47,6 +47,9 @@ def _load(name: str) -> ModuleType:
         ("matmul26_kernel", "matmul"),
         ("fused_group_norm_silu_kernel", "norm"),
         ("layer_norm4_kernel", "norm"),
+        ("group_norm_stats3_kernel", "norm"),
+        ("fused_subtract10_multiply35_reshape65_multiply36_add48_silu15_kernel", "norm"),
+        ("fused_split5_subtract15_multiply46_add55_kernel", "elementwise/other"),
         (
             "fused_reshape32_reshape34_transpose38_broadcast_to4_reshape35_kernel",
             "elementwise/other",

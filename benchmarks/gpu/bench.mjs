@@ -133,11 +133,18 @@ result.adapter = adapterInfo(adapter);
 save();
 log(`adapter: ${result.adapter.vendor} ${result.adapter.description}`);
 const timestamps = adapter.features.has("timestamp-query");
-// The adapter's largest buffers, as tvmjs' own device request asks for up to 1 GiB.
-const { maxBufferSize, maxStorageBufferBindingSize } = adapter.limits;
+// The adapter's most of each limit that tvmjs' own device request raises: a kernel is never
+// refused for want of a limit that a browser would grant.
+const RAISED_LIMITS = [
+  "maxBufferSize",
+  "maxStorageBufferBindingSize",
+  "maxComputeWorkgroupStorageSize",
+  "maxStorageBuffersPerShaderStage",
+  "maxComputeInvocationsPerWorkgroup",
+];
 const device = await adapter.requestDevice({
   requiredFeatures: [...model.features, ...(timestamps ? ["timestamp-query"] : [])],
-  requiredLimits: { maxBufferSize, maxStorageBufferBindingSize },
+  requiredLimits: Object.fromEntries(RAISED_LIMITS.map((name) => [name, adapter.limits[name]])),
 });
 function gpuError(message) {
   result.errors.push(message);
