@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import pytest
-from mkdocs.exceptions import Abort, PluginError
+from mkdocs.exceptions import Abort
 from sitebuild import build_site, copy_fixture_site, external_loads
 
 
@@ -67,6 +68,13 @@ def test_second_build_reuses_the_compiled_models(fixture_env, built_site, tmp_pa
     assert caplog.text.count("cached build") == 2
 
 
+def _fails_with(folder, caplog, pattern: str) -> None:
+    """mkdocs turns a plugin's error into an Abort and logs the message: check both."""
+    with pytest.raises(Abort):
+        build_site(folder)
+    assert re.search(pattern, caplog.text), caplog.text
+
+
 def _site_with(tmp_path, plugin_yaml: str, page: str = "# Home\n"):
     folder = tmp_path / "site"
     (folder / "docs").mkdir(parents=True)
@@ -85,35 +93,32 @@ def test_unknown_option_fails_before_anything_is_written(tmp_path, caplog):
     assert not (folder / "public").exists()
 
 
-def test_bad_model_source_is_named(tmp_path):
+def test_bad_model_source_is_named(tmp_path, caplog):
     folder = _site_with(
         tmp_path, "      models:\n        - name: mine\n          source: ./models/nowhere\n"
     )
-    with pytest.raises(PluginError, match=r"websd model 'mine': .*nowhere: no such folder"):
-        build_site(folder)
+    _fails_with(folder, caplog, r"websd model 'mine': .*nowhere: no such folder")
     assert not (folder / "public").exists()
 
 
-def test_embed_of_unknown_model_names_page_and_line(fixture_env, tmp_path):
+def test_embed_of_unknown_model_names_page_and_line(fixture_env, tmp_path, caplog):
     page = "# Home\n\ntext\n\n```websd\nmodel: nope\n```\n"
     folder = _site_with(
         tmp_path, "      models:\n        - name: first\n          source: !ENV FIRST\n", page
     )
-    with pytest.raises(PluginError, match=r"index.md:5: unknown websd model 'nope'"):
-        build_site(folder)
+    _fails_with(folder, caplog, r"index.md:5: unknown websd model 'nope'")
 
 
-def test_missing_emcc_is_reported_before_compiling(fixture_env, tmp_path, monkeypatch):
+def test_missing_emcc_is_reported_before_compiling(fixture_env, tmp_path, monkeypatch, caplog):
     monkeypatch.setenv("PATH", "/nonexistent")
     yaml = f"      cache_dir: {tmp_path / 'empty-cache'}\n"
     yaml += "      models:\n        - name: first\n          source: !ENV FIRST\n"
-    with pytest.raises(PluginError, match="emcc \\(emscripten\\) was not found"):
-        build_site(_site_with(tmp_path, yaml))
+    _fails_with(_site_with(tmp_path, yaml), caplog, r"emcc \(emscripten\) was not found")
 
 
-def test_artifact_over_the_per_file_limit_fails(fixture_env, tmp_path):
+def test_artifact_over_the_per_file_limit_fails(fixture_env, tmp_path, caplog):
     yaml = (
         "      max_file_mb: 1\n      models:\n        - name: first\n          source: !ENV FIRST\n"
     )
-    with pytest.raises(PluginError, match="exceed the host's per-file limit max_file_mb=1"):
-        build_site(_site_with(tmp_path, yaml))
+    pattern = r"model.wasm .* exceed the host's per-file limit max_file_mb=1"
+    _fails_with(_site_with(tmp_path, yaml), caplog, pattern)
