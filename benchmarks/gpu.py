@@ -91,6 +91,7 @@ def run_library(folder: Path, settings: Settings) -> dict[str, Any]:
     result: dict[str, Any] = {
         "model": model["name"],
         "dtype": model["dtype"],
+        "built_from": model["built_from"],
         "image": model["functions"]["decode_image"]["output_shape"],
     }
     remaining = settings.deadline - time.monotonic()
@@ -244,9 +245,9 @@ def _library_lines(library: dict[str, Any]) -> list[str]:
         return [f"{title}: skipped ({library['skipped']})"]
     adapter = library.get("adapter", {})
     lines = [
-        f"{title}: model.wasm {library['wasm_bytes'] / 2**20:.1f} MiB on "
-        f"{adapter.get('vendor', '?')} {adapter.get('architecture', '')} "
-        f"({adapter.get('description', '?')})"
+        f"{title}: model.wasm {library['wasm_bytes'] / 2**20:.1f} MiB built from "
+        f"{library['built_from']}, on {adapter.get('vendor', '?')} "
+        f"{adapter.get('architecture', '')} ({adapter.get('description', '?')})"
     ]
     for note in ("cut", "failed"):
         if note in library:
@@ -396,7 +397,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20, help="steps of the whole-image estimate")
     parser.add_argument("--torch", choices=("auto", "cuda", "cpu", "none"), default="auto")
     parser.add_argument("--deadline-s", type=float, default=3600, help="seconds for every stage")
-    args = parser.parse_args()
+    args = parser.parse_intermixed_args()  # more folders may follow the options
     settings = Settings(
         node=args.node,
         webgpu=args.webgpu.resolve(),

@@ -37,7 +37,12 @@ MODEL_JSON = "model.json"
 
 
 def describe(
-    name: str, dtype: str, config: PipelineConfig, model: AssembledModel, module: tvm.IRModule
+    name: str,
+    dtype: str,
+    built_from: str,
+    config: PipelineConfig,
+    model: AssembledModel,
+    module: tvm.IRModule,
 ) -> dict[str, Any]:
     """What the benchmark needs to call each function: input, output and weight shapes."""
     functions = {
@@ -58,6 +63,7 @@ def describe(
     return {
         "name": name,
         "dtype": dtype,
+        "built_from": built_from,
         "features": ["shader-f16"] if dtype == "float16" else [],
         "vocab_size": config.text_encoder["vocab_size"],
         "unet_config": config.unet,
@@ -66,9 +72,11 @@ def describe(
     }
 
 
-def build(name: str, dtypes: list[str], out: Path, report: Reporter) -> list[Path]:
+def build(
+    name: str, dtypes: list[str], out: Path, report: Reporter, built_from: str = "a working tree"
+) -> list[Path]:
     """Import config `name` once, then compile and link it for WebGPU in each dtype into
-    `out/<name>-<dtype>/`."""
+    `out/<name>-<dtype>/`. `built_from` says which websd compiled it, for the report."""
     config = CONFIGS[name]
     folders = []
     with tempfile.TemporaryDirectory() as scratch:
@@ -90,7 +98,7 @@ def build(name: str, dtypes: list[str], out: Path, report: Reporter) -> list[Pat
             folder = out / f"{name}-{dtype}"
             folder.mkdir(parents=True, exist_ok=True)
             (folder / WASM_XZ).write_bytes(lzma.compress(wasm.read_bytes(), preset=9))
-            description = describe(name, dtype, config, model, module)
+            description = describe(name, dtype, built_from, config, model, module)
             (folder / MODEL_JSON).write_text(json.dumps(description, indent=1) + "\n")
             size = (folder / WASM_XZ).stat().st_size / 2**20
             report(f"{folder}: {WASM_XZ} {size:.1f} MiB")
@@ -103,10 +111,11 @@ def main() -> None:
     parser.add_argument("configs", nargs="+", choices=CONFIGS)
     parser.add_argument("--dtype", nargs="+", default=["float32"], choices=("float32", "float16"))
     parser.add_argument("--out", type=Path, default=Path(".device/models"))
+    parser.add_argument("--built-from", default="a working tree", help="websd's version, shown")
     args = parser.parse_args()
     report = Reporter()
     for name in args.configs:
-        build(name, args.dtype, args.out, report)
+        build(name, args.dtype, args.out, report, args.built_from)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,10 @@
 # (node, dawn.node, tvmjs, the diffusers wheel, the model libraries) and .gl/ (Vulkan loader).
 # The report goes to $OUT/gpu-report.txt and .json; the whole output to $OUT/gpu-log.txt.
 #
-#   bash benchmarks/gpu_device.sh [gpu.py options]       # every folder in $MODELS (.device/models)
+#   bash benchmarks/gpu_device.sh [gpu.py options] [more library folders]
+#
+# runs every library folder in $MODELS (.device/models), then the ones given, e.g.
+# .device/models-baseline/sd15-float32.
 #
 # By default every stage ends within 400 s (--deadline-s) and each function gets at most 30 s of
 # timed calls (--budget-s): with setup, the run fits in 8 minutes. Options given here win.

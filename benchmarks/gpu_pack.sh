@@ -5,7 +5,7 @@
 #   .device/webgpu/                      npm webgpu: index.js, package.json, dawn.node.xz (linux-x64)
 #   .device/tvmjs/index.js               tvmjs (npm @mlc-ai/web-runtime, from runtime_ts)
 #   .device/wheels/                      diffusers, at the version installed here
-#   .device/models/sd15-float{32,16}/    benchmarks/gpu_build.py (WebGPU libraries, no weights)
+#   .device/models/sd15-float{32,16}/    benchmarks/gpu_build.py of HEAD's websd (no weights)
 #   .gl/*.deb                            the Vulkan loader and glvnd (the device tool's README)
 # Each part is made once: delete it to make it again. Run from any folder.
 set -euo pipefail
@@ -52,8 +52,13 @@ if ! ls .gl/libvulkan1_*.deb >/dev/null 2>&1; then
   (cd .gl && apt-get "${apt[@]}" download libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2)
 fi
 
-for dtype in float32 float16; do
+# The libraries are compiled by the committed websd (HEAD), not by uncommitted edits.
+commit=$(git log -1 --format='%h of %cd' --date=format:'%Y-%m-%d %H:%M')
+git archive HEAD compiler | tar -x -C "$scratch"
+mkdir "$scratch/path" && ln -s "$scratch/compiler" "$scratch/path/websd"
+for dtype in float32 float16; do  # one process each: float16 needs about 13 GB at its peak
   [ -f .device/models/sd15-$dtype/model.json ] ||
-    python3 benchmarks/gpu_build.py sd15 --dtype $dtype --out .device/models
+    PYTHONPATH="$scratch/path" python3 benchmarks/gpu_build.py sd15 --dtype $dtype \
+      --out .device/models --built-from "websd $commit"
 done
 du -sh .device .gl
