@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 
 import pytest
 
-from websd import build as build_module
+from websd import compile as compile_module
 from websd.build import build_model
 from websd.cache import cache_root
 
@@ -22,6 +24,17 @@ def test_second_build_is_a_cache_hit(tiny_sd1, tiny_sd1_build, tmp_path):
     ).read_bytes()
 
 
+def test_cache_hit_loads_no_compiler(tiny_sd1, tiny_sd1_build, tmp_path):
+    """A warm `websd build` costs seconds because it never imports TVM or PyTorch."""
+    code = (
+        "import sys; from websd.build import build_model; "
+        f"assert build_model({str(tiny_sd1)!r}, None).cached; "
+        "print(sorted({'tvm', 'torch', 'diffusers'} & set(sys.modules)))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
 def test_failed_build_leaves_no_entry(tiny_sd1, tmp_path, monkeypatch):
     monkeypatch.setenv("WEBSD_CACHE_DIR", str(tmp_path / "cache"))
 
@@ -29,7 +42,7 @@ def test_failed_build_leaves_no_entry(tiny_sd1, tmp_path, monkeypatch):
         (out / "model.wasm").write_bytes(b"half")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(build_module, "compile_model", crash)
+    monkeypatch.setattr(compile_module, "compile_model", crash)
     with pytest.raises(KeyboardInterrupt):
         build_model(tiny_sd1, tmp_path / "out")
     models = cache_root() / "models"

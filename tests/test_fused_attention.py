@@ -128,7 +128,7 @@ def test_tiles_fit_default_workgroup_memory(head_dim: int, dtype: str) -> None:
 def test_float16_kernel_compiles_with_fp32_accumulation() -> None:
     from tvm import relax
 
-    from websd.build import wgsl_source
+    from websd.compile import wgsl_source
     from websd.targets import WEBGPU, target
 
     case = Case("sd15_level1", 2, 4096, 77, 8, 40, 40)
