@@ -17,6 +17,8 @@ class ModelConfig(base.Config):
     source = c.Optional(c.Type(str))
     """A diffusers pipeline folder (relative to mkdocs.yml) or a hub id; `shapes` needs none."""
     dtype = c.Choice(DTYPES, default="float32")
+    fallback_float32 = c.Type(bool, default=False)
+    """With dtype float16: also publish a float32 build, for browsers without shader-f16."""
     width = c.Optional(c.Type(int))
     height = c.Optional(c.Type(int))
     steps = c.Type(int, default=20)
@@ -24,6 +26,21 @@ class ModelConfig(base.Config):
     scheduler = c.Choice(SCHEDULERS, default=DEFAULT_SCHEDULER)
     prompt = c.Type(str, default="")
     """The prompt a playground of this model starts with, unless its embed gives one."""
+
+    def validate(self) -> tuple[base.ConfigErrors, base.ConfigWarnings]:
+        """A fallback for a model that is float32 already would do nothing: say so."""
+        failed, warnings = super().validate()
+        if not failed and self.fallback_float32 and self.dtype != "float16":
+            failed.append(
+                (
+                    "fallback_float32",
+                    base.ValidationError(
+                        "a float32 fallback is for dtype: float16 models; this one is "
+                        f"{self.dtype}, which runs on every WebGPU adapter: remove fallback_float32"
+                    ),
+                )
+            )
+        return failed, warnings
 
 
 class WebsdConfig(base.Config):

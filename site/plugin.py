@@ -31,6 +31,7 @@ from .embeds import EmbedError, find_embeds, render, replace_embeds
 from .publish import (
     ASSETS,
     GITHUB_PAGES_LIMIT,
+    Build,
     PublishedModel,
     copy_model,
     copy_runtime_bundle,
@@ -71,6 +72,7 @@ class WebsdPlugin(BasePlugin[WebsdConfig]):
         return config
 
     def _compile(self, model: ModelConfig, base: Path) -> PublishedModel:
+        """The model's build, and with fallback_float32 a float32 build of the same source."""
         source = model.source or _default_source(model.name)
         local = base / Path(source).expanduser()
         if local.exists():
@@ -78,28 +80,17 @@ class WebsdPlugin(BasePlugin[WebsdConfig]):
         cache_dir = Path(self.config.cache_dir).expanduser() if self.config.cache_dir else None
         if cache_dir and not cache_dir.is_absolute():
             cache_dir = base / cache_dir
-        try:
-            options = BuildOptions(
-                dtype=model.dtype,
-                width=model.width,
-                height=model.height,
-                shard_mb=self.config.shard_mb,
-            )
-            result = build_model(
-                source,
-                options=options,
-                report=Reporter(lambda m: log.info(f"{model.name}: {m}")),
-                cache_dir=cache_dir,
-            )
-        except WebsdError as error:
-            raise PluginError(f"websd model {model.name!r}: {error}") from error
+        build = self._build(model, source, model.dtype, cache_dir)
+        fallback = None
+        if model.fallback_float32:
+            fallback = self._build(model, source, "float32", cache_dir, " (float32 fallback)")
         playground = {
             "prompt": model.prompt,
             "steps": model.steps,
             "guidance": model.guidance,
             "scheduler": model.scheduler,
         }
-        published = PublishedModel(model.name, result.folder, result.manifest, playground)
+        published = PublishedModel(model.name, build, playground, fallback)
         limit = self.config.max_file_mb << 20
         too_big = oversized_files(published, limit)
         if too_big:
@@ -110,6 +101,31 @@ class WebsdPlugin(BasePlugin[WebsdConfig]):
                 "dtype: float16, or raise max_file_mb if your host allows larger files."
             )
         return published
+
+    def _build(
+        self,
+        model: ModelConfig,
+        source: str,
+        dtype: str,
+        cache_dir: Path | None,
+        label: str = "",
+    ) -> Build:
+        try:
+            options = BuildOptions(
+                dtype=dtype,
+                width=model.width,
+                height=model.height,
+                shard_mb=self.config.shard_mb,
+            )
+            result = build_model(
+                source,
+                options=options,
+                report=Reporter(lambda m: log.info(f"{model.name}{label}: {m}")),
+                cache_dir=cache_dir,
+            )
+        except WebsdError as error:
+            raise PluginError(f"websd model {model.name!r}{label}: {error}") from error
+        return Build(result.folder, result.manifest)
 
     def on_page_markdown(
         self, markdown: str, /, *, page: Page, config: MkDocsConfig, files: Any
@@ -162,11 +178,15 @@ class WebsdPlugin(BasePlugin[WebsdConfig]):
                     f"websd: weights_url {weights_url} is another origin: the site is no longer "
                     "self-contained, and that host must allow CORS requests from this site"
                 )
-        total = site_bytes(site_dir)
+        total = site_bytes(site_dir)  # every build of every model, fallbacks included
         if total > GITHUB_PAGES_LIMIT:
+            remedies = "set weights_url to serve weights elsewhere, or build with dtype: float16"
+            fallbacks = [name for name, model in self.models.items() if model.fallback]
+            if fallbacks:
+                remedies += f"; the float32 fallbacks ({', '.join(fallbacks)}) count too"
             log.warning(
                 f"websd: the site is {total / 2**30:.2f} GiB, over GitHub Pages' 1 GB limit: "
-                "set weights_url to serve weights elsewhere, or build with dtype: float16"
+                + remedies
             )
 
 

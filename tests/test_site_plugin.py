@@ -31,7 +31,7 @@ def built_site(fixture_env, tiny_sd1_build, tiny_sd2_build, tmp_path_factory):
 
 def test_each_model_is_published_once(built_site, tiny_sd1_build):
     models = built_site / "assets" / "websd" / "models"
-    assert sorted(p.name for p in models.iterdir()) == ["first", "second"]
+    assert sorted(p.name for p in models.iterdir()) == ["first", "half", "second"]
     first = models / "first"
     manifest = json.loads((first / "websd-model.json").read_text())
     assert manifest["content_hash"] == tiny_sd1_build.manifest["content_hash"]
@@ -39,7 +39,26 @@ def test_each_model_is_published_once(built_site, tiny_sd1_build):
     expected |= {s["path"] for s in manifest["weights"]["shards"]}
     assert {p.name for p in first.iterdir()} == expected
     wasm = list(built_site.rglob("model.wasm"))
-    assert len(wasm) == 2
+    assert len(wasm) == 4  # first, second, half and half's float32 fallback
+
+
+def test_float16_model_is_published_with_its_float32_fallback(built_site, tiny_sd1_build):
+    half = built_site / "assets" / "websd" / "models" / "half"
+    manifest = json.loads((half / "websd-model.json").read_text())
+    assert manifest["dtype"] == "float16"
+    assert manifest["webgpu"]["features"] == ["shader-f16"]
+    assert manifest["extra"]["variants"] == [
+        {"path": "float32/", "dtype": "float32", "features": []}
+    ]
+    fallback = json.loads((half / "float32" / "websd-model.json").read_text())
+    assert fallback["name"] == "half" and fallback["extra"] == {}
+    # The float32 build of the same source is the one the `first` model publishes.
+    assert fallback["content_hash"] == tiny_sd1_build.manifest["content_hash"]
+    expected = {"websd-model.json", "model.wasm", "tokenizer.json", "tensor-cache.json"}
+    expected |= {s["path"] for s in fallback["weights"]["shards"]}
+    assert {p.name for p in (half / "float32").iterdir()} == expected
+    page = (built_site / "half" / "index.html").read_text()
+    assert 'model="../assets/websd/models/half/"' in page
 
 
 def test_embeds_become_playgrounds_with_relative_urls(built_site):
@@ -65,7 +84,8 @@ def test_second_build_reuses_the_compiled_models(fixture_env, built_site, tmp_pa
     folder = copy_fixture_site(tmp_path / "site")
     with caplog.at_level("INFO", logger="mkdocs.plugins.websd"):
         build_site(folder)
-    assert caplog.text.count("cached build") == 2
+    assert caplog.text.count("cached build") == 4  # half's two builds included
+    assert "half (float32 fallback): cached build" in caplog.text
 
 
 def _fails_with(folder, caplog, pattern: str) -> None:
@@ -83,6 +103,41 @@ def _site_with(tmp_path, plugin_yaml: str, page: str = "# Home\n"):
         f"site_name: t\ntheme:\n  name: mkdocs\nplugins:\n  - websd:\n{plugin_yaml}"
     )
     return folder
+
+
+_HALF = (
+    "      models:\n        - name: half\n          source: !ENV FIRST\n"
+    "          dtype: float16\n          fallback_float32: true\n"
+)
+
+
+def test_fallback_follows_weights_url_and_is_named_in_the_size_warning(
+    fixture_env, tmp_path, monkeypatch, caplog
+):
+    monkeypatch.setattr("websd.site.plugin.GITHUB_PAGES_LIMIT", 1 << 20)
+    folder = _site_with(tmp_path, "      weights_url: /weights\n" + _HALF)
+    with caplog.at_level("INFO", logger="mkdocs.plugins.websd"):
+        site = build_site(folder)
+    models = site / "assets" / "websd" / "models"
+    own = json.loads((models / "half" / "websd-model.json").read_text())
+    fallback = json.loads((models / "half" / "float32" / "websd-model.json").read_text())
+    assert own["weights"]["base_url"] == "/weights/half/"
+    assert fallback["weights"]["base_url"] == "/weights/half/float32/"
+    weights = folder / "public-weights" / "half"
+    for sub, manifest in (("", own), ("float32/", fallback)):
+        assert (weights / sub / manifest["weights"]["index"]).is_file()
+        assert not (models / "half" / sub / manifest["weights"]["index"]).exists()
+    assert "over GitHub Pages' 1 GB limit" in caplog.text
+    assert "the float32 fallbacks (half) count too" in caplog.text
+
+
+def test_fallback_of_a_float32_model_is_a_config_error(tmp_path, caplog):
+    yaml = "      models:\n        - name: mine\n          fallback_float32: true\n"
+    folder = _site_with(tmp_path, yaml)
+    with pytest.raises(Abort):
+        build_site(folder)
+    assert "a float32 fallback is for dtype: float16 models" in caplog.text
+    assert not (folder / "public").exists()
 
 
 def test_unknown_option_fails_before_anything_is_written(tmp_path, caplog):
@@ -116,9 +171,14 @@ def test_missing_emcc_is_reported_before_compiling(fixture_env, tmp_path, monkey
     _fails_with(_site_with(tmp_path, yaml), caplog, r"emcc \(emscripten\) was not found")
 
 
-def test_artifact_over_the_per_file_limit_fails(fixture_env, tmp_path, caplog):
-    yaml = (
-        "      max_file_mb: 1\n      models:\n        - name: first\n          source: !ENV FIRST\n"
-    )
-    pattern = r"model.wasm .* exceed the host's per-file limit max_file_mb=1"
-    _fails_with(_site_with(tmp_path, yaml), caplog, pattern)
+@pytest.mark.parametrize(
+    ("models", "pattern"),
+    [
+        ("      models:\n        - name: first\n          source: !ENV FIRST\n", r"model.wasm"),
+        (_HALF, r"float32/model\.wasm \(\d+ MiB\)"),  # the fallback's files count too
+    ],
+    ids=["float32", "float16-with-fallback"],
+)
+def test_artifact_over_the_per_file_limit_fails(fixture_env, tmp_path, caplog, models, pattern):
+    pattern += r".* exceed the host's per-file limit max_file_mb=1"
+    _fails_with(_site_with(tmp_path, "      max_file_mb: 1\n" + models), caplog, pattern)
