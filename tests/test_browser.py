@@ -256,6 +256,44 @@ def test_api_from_page_script(first_page, server, native):
     assert log.errors == [] and log.foreign(server.origin) == []
 
 
+def test_float16_model_runs_its_float32_fallback(chromium, server, native):
+    """SwiftShader lacks shader-f16: the float16 model's playground runs its float32 fallback
+    by itself, says so, and never fetches the float16 files."""
+    context = chromium.new_context()
+    page = context.new_page()
+    log = watch(page)
+    page.goto(server.url + "half/")
+    playground = page.locator(PLAYGROUND)
+    page.wait_for_function(
+        "el => el.querySelector('.websd-status').textContent.startsWith('Ready')",
+        arg=playground.element_handle(),
+        timeout=30_000,
+    )
+    assert _status(page).endswith("float32 fallback: this GPU lacks shader-f16.")
+    _screenshot(page, "fallback-before")
+    playground.get_by_label("Steps").fill("2")
+    playground.get_by_role("button", name="Generate").click()
+    page.wait_for_function(
+        "el => el.querySelector('.websd-status').textContent.startsWith('Done')",
+        arg=playground.element_handle(),
+        timeout=LOAD_TIMEOUT_MS,
+    )
+    _screenshot(page, "fallback-after")
+    # The fallback is the float32 build of the first model's source: the native runner's image.
+    width, height, rgba = canvas_rgba(page)
+    reference = native.generate("a photo of a red cat", "", seed=42, steps=2, guidance=7.5)
+    assert (width, height) == (64, 64)
+    diff = _max_diff(rgba, reference.rgba)
+    _record("float32 fallback playground, 2 steps: max pixel diff", diff)
+    assert diff <= MAX_PIXEL_DIFF
+    assert playground.locator(".websd-caption").inner_text().endswith("· float32 fallback")
+    assert server.fetched("half/float32/model.wasm")
+    half = [r.path for r in server.requests if "/models/half/" in r.path]
+    assert {Path(p).name for p in half if "/half/float32/" not in p} == {"websd-model.json"}
+    assert log.errors == [] and log.foreign(server.origin) == []
+    context.close()
+
+
 @pytest.fixture(scope="module")
 def broken_site(site, tmp_path_factory) -> Path:
     """The site with the first model's shard corrupted and the second model's shard missing."""
@@ -336,7 +374,7 @@ def test_browser_without_webgpu_api(chromium, server):
 @pytest.mark.parametrize(
     ("patch", "code", "words"),
     [
-        ({"features": ["shader-f16"]}, "no-shader-f16", "shader-f16"),
+        ({"features": ["shader-f16"]}, "no-shader-f16", "no float32 version of it is published"),
         (
             {"limits": {"maxStorageBufferBindingSize": 2**40}},
             "limits",

@@ -29,6 +29,7 @@ import {
 import type { FromWorker, LoadEvent, ToWorker } from "./protocol";
 import type { SchedulerId } from "./schedulers";
 import { clearCachedFiles, ModelStore } from "./store";
+import { pickFallback } from "./variants";
 
 export type Progress = LoadEvent | StepEvent;
 
@@ -59,9 +60,12 @@ export interface GenerateOptions {
 }
 
 export interface StableDiffusion {
+  /** The build that runs: the model's own, or its fallback (see `fallback`). */
   readonly manifest: Manifest;
   /** The GPU the model runs on, as the browser names it. */
   readonly adapter: string;
+  /** Why a fallback build runs, e.g. "float32 fallback: this GPU lacks shader-f16". */
+  readonly fallback: string | undefined;
   generate(options: GenerateOptions): Promise<GeneratedImage>;
   dispose(): Promise<void>;
 }
@@ -101,11 +105,29 @@ export async function loadModelInfo(model: string): Promise<ModelInfo> {
   }
 }
 
-/** Throws the reason this browser cannot run the model; else describes the GPU. */
-export async function checkSupport(info: ModelInfo): Promise<string> {
+/** The build of a model this browser runs, and on which GPU. */
+export interface Support {
+  /** The model's own build, or the fallback it lists for an adapter that lacks a feature. */
+  info: ModelInfo;
+  /** The GPU, as the browser names it. */
+  adapter: string;
+  /** Why the fallback runs, for the reader; undefined when the model's own build does. */
+  fallback: string | undefined;
+}
+
+/**
+ * Throws the reason this browser cannot run the model; else picks the build it runs (fetching
+ * the fallback's manifest, not the model's own files) and describes the GPU.
+ */
+export async function checkSupport(info: ModelInfo): Promise<Support> {
   const adapter = await findAdapter();
-  checkAdapter(adapter, info.manifest.webgpu);
-  return describeAdapter(adapter);
+  const fallback = pickFallback(info.manifest, adapter.features);
+  const chosen =
+    fallback === undefined
+      ? info
+      : await loadModelInfo(new URL(fallback.variant.path, info.urls.manifest).href);
+  checkAdapter(adapter, chosen.manifest.webgpu);
+  return { info: chosen, adapter: describeAdapter(adapter), fallback: fallback?.reason };
 }
 
 /** Whether the library and every weight shard are in the browser's cache already. */
@@ -116,7 +138,10 @@ export async function isCached(info: ModelInfo): Promise<boolean> {
   return store.hasAllKeys(files.map((file) => file.url));
 }
 
-/** Deletes the model's cached files, any version of them; returns how many went. */
+/**
+ * Deletes the model's cached files, any version of them, its fallback's too (published inside
+ * its folder); returns how many went.
+ */
 export async function clearCachedWeights(model: string | ModelInfo): Promise<number> {
   const { urls } = typeof model === "string" ? await loadModelInfo(model) : model;
   return clearCachedFiles([urls.folder, urls.weights]);
@@ -264,8 +289,8 @@ function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): 
  * checked, its kernels compiled on the GPU.
  */
 export async function createPipeline(options: PipelineOptions): Promise<StableDiffusion> {
-  const info = await untilAborted(loadModelInfo(options.model), options.signal);
-  await untilAborted(checkSupport(info), options.signal);
+  const model = await untilAborted(loadModelInfo(options.model), options.signal);
+  const { info, fallback } = await untilAborted(checkSupport(model), options.signal);
   const worker = ModelWorker.acquire(info);
   const onProgress = options.onProgress ?? (() => {});
   worker.loadListeners.add(onProgress);
@@ -282,6 +307,7 @@ export async function createPipeline(options: PipelineOptions): Promise<StableDi
   return {
     manifest: info.manifest,
     adapter,
+    fallback,
     generate(generate: GenerateOptions): Promise<GeneratedImage> {
       if (disposed) return Promise.reject(new WebsdError("closed", "this pipeline was disposed"));
       const request: GenerateRequest = {

@@ -55,7 +55,8 @@ export function checkAdapter(adapter: GPUAdapter, needs: GpuNeeds): void {
     throw new WebsdError(
       "no-shader-f16",
       "This model computes in 16-bit floats (the WebGPU feature shader-f16), which this GPU " +
-        "and browser do not offer. Try another browser or device, or a float32 build of the model.",
+        "and browser do not offer, and no float32 version of it is published here. Try another " +
+        "browser or device.",
     );
   }
   if (missing.length > 0) {

@@ -17,6 +17,7 @@ export {
   type Progress,
   randomSeed,
   type StableDiffusion,
+  type Support,
 } from "./client";
 export { type ErrorCode, WebsdError } from "./errors";
 export {
@@ -29,6 +30,7 @@ export {
   ManifestError,
   parseManifest,
   type TensorSpec,
+  type Variant,
 } from "./manifest";
 export type { GeneratedImage, RgbaImage } from "./pipeline";
 export { encodePng } from "./png";

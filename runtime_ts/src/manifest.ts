@@ -27,6 +27,18 @@ export interface FunctionSig {
   output: TensorSpec;
 }
 
+/**
+ * Another build of the same model, published beside it for adapters that lack a feature this
+ * build needs: the float32 fallback of a float16 model (the plugin's `fallback_float32`).
+ */
+export interface Variant {
+  /** Its folder, relative to this manifest's. */
+  path: string;
+  dtype: string;
+  /** Its `webgpu.features`, so that the runtime can choose before fetching its manifest. */
+  features: string[];
+}
+
 /** A file with the digest the runtime checks before use. */
 export interface FileRef {
   path: string;
@@ -75,7 +87,8 @@ export interface Manifest {
   webgpu: { features: string[]; limits: Record<string, number> };
   versions: Record<string, string>;
   content_hash: string;
-  extra: Record<string, unknown>;
+  /** `variants`: only in a site's copy of a manifest, written by the plugin. */
+  extra: { variants?: Variant[] } & Record<string, unknown>;
 }
 
 export const FUNCTION_NAMES = ["encode_text", "denoise", "denoise_cond", "decode_image"] as const;
@@ -147,6 +160,8 @@ const functionSig = shape<FunctionSig>({
 
 const fileRef = shape<FileRef>({ path: str, bytes: count, sha256: str });
 
+const variant = shape<Variant>({ path: str, dtype: str, features: list(str) });
+
 const schedulerId: Check<SchedulerId> = (v, p) =>
   typeof v === "string" && isSchedulerId(v) ? v : fail(p, "a websd scheduler id", v);
 
@@ -190,7 +205,13 @@ const body = shape<Omit<Manifest, "format" | "format_version">>({
   webgpu: shape({ features: list(str), limits: record(num) }),
   versions: record(str),
   content_hash: str,
-  extra: obj,
+  extra: (v, p) => {
+    const extra: Manifest["extra"] = { ...obj(v, p) };
+    if (extra.variants !== undefined) {
+      extra.variants = list(variant)(extra.variants, `${p}.variants`);
+    }
+    return extra;
+  },
 });
 
 /**

@@ -120,7 +120,8 @@ export class WebsdPlayground extends HTMLElement {
   private info: ModelInfo | undefined;
   private sd: StableDiffusion | undefined;
   private running: AbortController | undefined;
-  private last: { image: GeneratedImage; options: GenerateOptions } | undefined;
+  /** The last image, its settings, and the content hash of the build that made it. */
+  private last: { image: GeneratedImage; options: GenerateOptions; model: string } | undefined;
 
   connectedCallback(): void {
     if (this.form !== undefined) return;
@@ -197,13 +198,16 @@ export class WebsdPlayground extends HTMLElement {
     this.status("Checking WebGPU…");
     try {
       this.info ??= await loadModelInfo(this.modelUrl());
-      const adapter = await checkSupport(this.info);
-      const { manifest } = this.info;
+      const { info, adapter, fallback } = await checkSupport(this.info);
+      const { manifest } = info;
       const size = `${manifest.image.width}×${manifest.image.height}`;
-      const download = (await isCached(this.info).catch(() => false))
+      const download = (await isCached(info).catch(() => false))
         ? "weights cached"
         : `${megabytes(manifest.library.bytes + manifest.weights.bytes)} to download`;
-      this.status(`Ready: ${manifest.name}, ${size}, ${download}. GPU: ${adapter}.`);
+      this.status(
+        `Ready: ${manifest.name}, ${size}, ${download}. GPU: ${adapter}.` +
+          (fallback === undefined ? "" : ` ${fallback}.`),
+      );
       this.setIdle();
       if (this.embedConfig().scheduler === undefined) {
         this.control<HTMLSelectElement>("scheduler").value = manifest.default_scheduler;
@@ -263,13 +267,15 @@ export class WebsdPlayground extends HTMLElement {
       this.status("Encoding the prompt…");
       const start = performance.now();
       const image = await this.sd.generate({ ...options, signal: controller.signal });
-      this.last = { image, options };
+      const { manifest, fallback } = this.sd;
+      this.last = { image, options, model: manifest.content_hash };
       this.show(image, options.prompt);
       this.control<HTMLButtonElement>("download").disabled = false;
       const { textMs, unetMsPerStep, vaeMs } = image.timings;
       this.find(".websd-caption").textContent =
         `Seed ${image.seed} · ${options.steps} steps · text ${milliseconds(textMs)} · ` +
-        `UNet ${milliseconds(unetMsPerStep)} per step · VAE ${milliseconds(vaeMs)}`;
+        `UNet ${milliseconds(unetMsPerStep)} per step · VAE ${milliseconds(vaeMs)}` +
+        (fallback === undefined ? "" : ` · ${manifest.dtype} fallback`);
       this.status(
         `Done in ${milliseconds(performance.now() - start)}.` +
           (image.promptTruncated
@@ -341,8 +347,8 @@ export class WebsdPlayground extends HTMLElement {
   }
 
   private async download(): Promise<void> {
-    if (this.last === undefined || this.info === undefined) return;
-    const { image, options } = this.last;
+    if (this.last === undefined) return;
+    const { image, options, model } = this.last;
     const parameters = {
       prompt: options.prompt,
       negative_prompt: options.negativePrompt ?? "",
@@ -350,7 +356,7 @@ export class WebsdPlayground extends HTMLElement {
       steps: options.steps,
       guidance: options.guidance,
       scheduler: options.scheduler,
-      model: this.info.manifest.content_hash,
+      model,
     };
     const text = Object.entries(parameters)
       .map(([key, value]) => `${key}: ${value}`)
