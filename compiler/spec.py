@@ -183,8 +183,9 @@ def read_spec(folder: Path, options: BuildOptions) -> ModelSpec:
 
 
 def _json_safe(config: dict[str, Any]) -> dict[str, Any]:
-    """Non-finite numbers (DPM's `lambda_min_clipped: -inf`) as null: JSON.parse rejects them,
-    and diffusers reads null as "not set" for these keys."""
+    """Non-finite numbers (DPM's `lambda_min_clipped: -inf`) as null: JSON.parse rejects them.
+    Where a pipeline has them they mean "no bound", as a missing key does, and the runtimes
+    read null as missing."""
     return {
         key: None if isinstance(value, float) and not math.isfinite(value) else value
         for key, value in config.items()
