@@ -1,6 +1,9 @@
 """Print how often the shapes model draws what the prompt says (see websd.models.shapes.quality).
 
-python benchmarks/shapes_quality.py [--pipeline DIR] [--prompts 200] [--held-out 50]
+python benchmarks/shapes_quality.py [--pipeline DIR] [--prompts 200] [--held-out 50] [--native]
+
+With --native it also compiles the model and compares the checker's verdicts on websd's native
+runner with those on diffusers' images.
 """
 
 from __future__ import annotations
@@ -21,17 +24,24 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=quality.STEPS)
     parser.add_argument("--guidance", type=float, default=quality.GUIDANCE)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--native", action="store_true", help="compare with the native runner")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     start = time.time()
-    report = quality.evaluate(
-        quality.load(args.pipeline),
-        quality.prompts(args.prompts, args.held_out),
-        steps=args.steps,
-        guidance=args.guidance,
-    )
+    pipeline = quality.load(args.pipeline)
+    prompts = quality.prompts(args.prompts, args.held_out)
+    report = quality.evaluate(pipeline, prompts, steps=args.steps, guidance=args.guidance)
     print(f"shapes model {args.pipeline}")
     print("\n".join(report.lines()))
+    if args.native:
+        agree, largest = quality.native_agreement(
+            pipeline,
+            args.pipeline,
+            [p.text for p in prompts],
+            steps=args.steps,
+            guidance=args.guidance,
+        )
+        print(f"native runner    {agree:6.1%} same verdicts, largest pixel difference {largest}")
     print(f"({time.time() - start:.0f} s)")
 
 

@@ -6,9 +6,9 @@ import dataclasses
 import random
 
 import numpy as np
-import pytest
 import torch
 from diffusers import StableDiffusionPipeline
+from safetensors.torch import load_file
 from transformers import CLIPTokenizer
 
 from websd.models.shapes import pipeline_path, quality
@@ -24,8 +24,6 @@ from websd.models.shapes.checker import check
 from websd.models.shapes.render import render
 from websd.models.shapes.tokenizer import train_tokenizer
 from websd.models.shapes.train import main as train_main
-
-SHIPPED = pipeline_path() / "model_index.json"
 
 
 def _truth(seed: int, count: int, split: str) -> list[tuple[str, np.ndarray]]:
@@ -97,27 +95,29 @@ def test_tokenizer_is_clip_format(tmp_path) -> None:
     assert max(len(loaded(t).input_ids) for t in texts) <= 32
 
 
-def test_training_smoke_run_gives_a_loadable_pipeline(tmp_path) -> None:
-    out = tmp_path / "pipeline"
-    train_main(
-        ["--out", str(out), "--threads", "1", "--images", "8", "--tokenizer-captions", "200",
-         "--vae-steps", "2", "--vae-batch", "4", "--diffusion-steps", "2", "--diffusion-batch", "4"]
-    )  # fmt: skip
-    pipeline = StableDiffusionPipeline.from_pretrained(out)
-    assert (
-        pipeline.tokenizer.model_max_length == pipeline.text_encoder.config.max_position_embeddings
-    )
+def test_training_smoke_run_gives_a_loadable_pipeline_and_resumes(tmp_path) -> None:
+    args = ["--threads", "1", "--images", "8", "--tokenizer-captions", "200",
+            "--vae-steps", "2", "--vae-batch", "4", "--diffusion-steps", "2",
+            "--diffusion-batch", "4", "--checkpoints", str(tmp_path / "checkpoints")]  # fmt: skip
+    train_main(["--out", str(tmp_path / "first"), *args])
+    pipeline = StableDiffusionPipeline.from_pretrained(tmp_path / "first")
+    text = pipeline.text_encoder.config
+    assert pipeline.tokenizer.model_max_length == text.max_position_embeddings
     image = pipeline("a red circle", num_inference_steps=2, output_type="np").images[0]
     assert image.shape == (64, 64, 3)
 
+    train_main(["--out", str(tmp_path / "again"), *args])  # every stage resumes
+    for name in ("unet/diffusion_pytorch_model", "vae/diffusion_pytorch_model"):
+        first = load_file(tmp_path / "first" / f"{name}.safetensors")
+        again = load_file(tmp_path / "again" / f"{name}.safetensors")
+        assert all(torch.equal(first[k], again[k]) for k in first)
 
-@pytest.mark.skipif(not SHIPPED.exists(), reason="shapes weights are not committed yet")
+
 def test_shipped_weights_fit_the_size_budget() -> None:
     weights = sum(f.stat().st_size for f in pipeline_path().rglob("*.safetensors"))
     assert weights <= 25 * 10**6
 
 
-@pytest.mark.skipif(not SHIPPED.exists(), reason="shapes weights are not committed yet")
 def test_shipped_weights_draw_what_the_prompt_says() -> None:
     torch.set_num_threads(2)
     report = quality.evaluate(quality.load(str(pipeline_path())), quality.prompts(40, 10))
@@ -125,3 +125,13 @@ def test_shipped_weights_draw_what_the_prompt_says() -> None:
     assert report.overall >= 0.8
     assert report.held_out >= 0.6
     assert report.unconditional is not None and report.unconditional <= 0.3
+
+
+def test_native_runner_gets_the_same_verdicts_as_diffusers() -> None:
+    """websd's compiled model (native CPU runner, same seeds) draws what diffusers draws."""
+    torch.set_num_threads(2)
+    folder = str(pipeline_path())
+    texts = [p.text for p in quality.prompts(12, 4)]
+    agree, largest = quality.native_agreement(quality.load(folder), folder, texts)
+    assert agree == 1.0
+    assert largest <= 1

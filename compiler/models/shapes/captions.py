@@ -29,7 +29,7 @@ BACKGROUNDS: dict[str, tuple[int, int, int]] = {
     "black": COLOURS["black"],
     "gray": (128, 128, 128),
 }
-SHAPES = ("circle", "square", "triangle", "star", "ring", "cross", "diamond")
+SHAPES = ("circle", "square", "triangle", "star", "ring", "cross")
 SIZES = ("small", "large")  # said sizes; an unsaid size means medium
 POSITIONS = ("left", "right", "top", "bottom", "center")
 PAIRS = (("left", "right"), ("right", "left"), ("top", "bottom"), ("bottom", "top"))
@@ -45,7 +45,7 @@ HELD_OUT: frozenset[tuple[str, str]] = frozenset(
         ("green", "triangle"),
         ("blue", "cross"),
         ("purple", "circle"),
-        ("pink", "diamond"),
+        ("pink", "cross"),
         ("brown", "square"),
         ("white", "triangle"),
         ("black", "ring"),

@@ -25,8 +25,10 @@ EDGE_LEVEL = 0.5  # coverage that counts as inside the object when measuring its
 MARGIN = 3  # pixels around a blob that its blurred edge may reach
 BLURS = (0.0, 0.6, 1.2)  # template blurs (px): generated edges are softer than renderings
 GROWTH = (-0.5, 0.0, 0.5, 1.0, 1.5)  # template box growth (px) beyond the half-coverage box
-# How much of its square box each shape fills: an object's side follows from its area (the sum
-# of its coverage), which blur leaves unchanged, unlike its bounding box.
+# How much of its square box each shape fills, to turn an area into a side. A soft edge shrinks
+# an object's extent (tips recede) and grows its area (notches fill): size is measured both ways,
+# and an object counts as small if either measure says so, as large if either does. The sizes
+# are far enough apart (18, 23, 28 px) that a medium object passes as neither.
 FILL = {s: float(coverage(s, (0, 0, 100, 100), (100, 100)).mean()) for s in SHAPES}
 SMALL_BELOW = (SIDE["small"] + SIDE["medium"]) / 2
 LARGE_ABOVE = (SIDE["medium"] + SIDE["large"]) / 2
@@ -40,7 +42,7 @@ class Blob:
     colour: str
     shape: str
     iou: float
-    side: float
+    sides: tuple[float, float]  # from the extent, from the area
     position: str
 
 
@@ -115,7 +117,7 @@ def _shape(alpha: np.ndarray, box: tuple[int, int, int, int]) -> tuple[str, floa
 
     Each shape is drawn into the blob's bounding box, grown a little and blurred a little, as a
     generator's edges are soft and soft tips recede: a slightly blurred star still matches a
-    star better than a diamond.
+    star better than a circle.
     """
     x, y, w, h = box
     top, left = max(0, y - MARGIN), max(0, x - MARGIN)
@@ -145,12 +147,13 @@ def measure(image: np.ndarray, region: np.ndarray, background: np.ndarray) -> Bl
         near = _neighbours_max(near.astype(np.uint8)).astype(bool)
     alpha = np.where(near, alpha, 0)
     parts = components(alpha >= EDGE_LEVEL)
-    mask = fill_holes(max(parts, key=np.sum)) if parts else region
+    inside = max(parts, key=np.sum) if parts else region
+    mask = fill_holes(inside)
     ys, xs = np.nonzero(mask)
     x, y = int(xs.min()), int(ys.min())
     w, h = int(xs.max()) - x + 1, int(ys.max()) - y + 1
     shape, iou = _shape(alpha, (x, y, w, h))
-    side = math.sqrt(float(alpha.sum()) / FILL[shape])
+    sides = (float(max(w, h)), math.sqrt(float(inside.sum()) / FILL[shape]))
     grid_y, grid_x = np.mgrid[: alpha.shape[0], : alpha.shape[1]]
     centre = np.array([(alpha * grid_x).sum(), (alpha * grid_y).sum()]) / alpha.sum() + 0.5
     anchors = {name: np.linalg.norm(centre - np.array(xy)) for name, xy in ANCHORS.items()}
@@ -158,7 +161,7 @@ def measure(image: np.ndarray, region: np.ndarray, background: np.ndarray) -> Bl
         colour=_nearest(colour + background, COLOURS),
         shape=shape,
         iou=iou,
-        side=side,
+        sides=sides,
         position=min(anchors, key=anchors.__getitem__),
     )
 
@@ -171,10 +174,10 @@ def _mismatch(obj: Obj, blob: Blob) -> str | None:
         return f"shape: none clear for {obj.shape} (best {blob.shape}, IoU {blob.iou:.2f})"
     if blob.shape != obj.shape:
         return f"shape: {blob.shape} for {obj.shape}"
-    if obj.size == "small" and blob.side >= SMALL_BELOW:
-        return f"size: {blob.side:.1f} px for small"
-    if obj.size == "large" and blob.side <= LARGE_ABOVE:
-        return f"size: {blob.side:.1f} px for large"
+    if obj.size == "small" and min(blob.sides) >= SMALL_BELOW:
+        return f"size: {min(blob.sides):.1f} px for small"
+    if obj.size == "large" and max(blob.sides) <= LARGE_ABOVE:
+        return f"size: {max(blob.sides):.1f} px for large"
     if obj.position and blob.position != obj.position:
         return f"position: {blob.position} for {obj.position}"
     return None

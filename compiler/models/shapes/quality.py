@@ -14,12 +14,12 @@ import numpy as np
 import torch
 from diffusers import DPMSolverMultistepScheduler, StableDiffusionPipeline
 
+from . import GUIDANCE
 from .captions import caption, sample_scene, scene_rng
 from .checker import check
 
 BENCHMARK_SEED = 1234  # not a training seed: benchmark prompts are drawn apart from training
 STEPS = 20
-GUIDANCE = 7.5
 
 
 @dataclass(frozen=True)
@@ -131,3 +131,26 @@ def evaluate(
         guidance=guidance,
         failures=failures,
     )
+
+
+def native_agreement(
+    pipeline: StableDiffusionPipeline,
+    folder: str,
+    texts: list[str],
+    *,
+    steps: int = STEPS,
+    guidance: float = GUIDANCE,
+) -> tuple[float, int]:
+    """How often the checker's verdict on websd's native runner (the compiled model, same seeds)
+    equals its verdict on diffusers' image, and the largest pixel difference between them."""
+    from websd.build import build_model
+    from websd.native import NativeModel
+
+    native = NativeModel(build_model(folder).folder)
+    reference = generate(pipeline, texts, steps=steps, guidance=guidance)
+    same, largest = 0, 0
+    for i, (text, expected) in enumerate(zip(texts, reference, strict=True)):
+        image = native.generate(text, seed=i, steps=steps, guidance=guidance).rgba[..., :3]
+        same += check(image, text).ok == check(expected, text).ok
+        largest = max(largest, int(np.abs(image.astype(int) - expected).max()))
+    return same / len(texts), largest

@@ -18,7 +18,7 @@ from .captions import BACKGROUNDS, COLOURS, DEFAULT_BACKGROUND, Obj, Scene
 
 IMAGE_SIZE = 64
 SUPERSAMPLE = 4
-SIDE = {"small": 16.0, "medium": 22.0, "large": 28.0}
+SIDE = {"small": 18.0, "medium": 23.0, "large": 28.0}
 ANCHORS = {
     "center": (32.0, 32.0),
     "left": (16.0, 32.0),
@@ -63,7 +63,6 @@ def _cross(arm: float = 0.36) -> list[tuple[float, float]]:
 POLYGONS: dict[str, list[tuple[float, float]]] = {
     "square": [(0, 0), (1, 0), (1, 1), (0, 1)],
     "triangle": [(0.5, 0), (1, 1), (0, 1)],
-    "diamond": [(0.5, 0), (1, 0.5), (0.5, 1), (0, 0.5)],
     "cross": _cross(),
     "star": _star(),
 }
