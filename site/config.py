@@ -22,7 +22,8 @@ class ModelConfig(base.Config):
     width = c.Optional(c.Type(int))
     height = c.Optional(c.Type(int))
     steps = c.Type(int, default=20)
-    guidance = c.Type((int, float), default=7.5)
+    guidance = c.Optional(c.Type((int, float)))
+    """Unset: 5 for the built-in shapes model, SD's usual 7.5 for any other."""
     scheduler = c.Choice(SCHEDULERS, default=DEFAULT_SCHEDULER)
     prompt = c.Type(str, default="")
     """The prompt a playground of this model starts with, unless its embed gives one."""

@@ -23,6 +23,7 @@ from mkdocs.utils import get_relative_url
 from websd.build import build_model
 from websd.errors import WebsdError
 from websd.models import default_model
+from websd.models.shapes import GUIDANCE as SHAPES_GUIDANCE
 from websd.progress import Reporter
 from websd.spec import BuildOptions
 
@@ -87,7 +88,7 @@ class WebsdPlugin(BasePlugin[WebsdConfig]):
         playground = {
             "prompt": model.prompt,
             "steps": model.steps,
-            "guidance": model.guidance,
+            "guidance": _guidance(model),
             "scheduler": model.scheduler,
         }
         published = PublishedModel(model.name, build, playground, fallback)
@@ -195,6 +196,12 @@ def _default_model_config() -> ModelConfig:
     model.load_dict({"name": DEFAULT_MODEL})
     model.validate()
     return model
+
+
+def _guidance(model: ModelConfig) -> float:
+    if model.guidance is not None:
+        return model.guidance
+    return SHAPES_GUIDANCE if model.name == DEFAULT_MODEL and not model.source else 7.5
 
 
 def _default_source(name: str) -> str:

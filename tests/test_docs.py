@@ -150,16 +150,18 @@ def test_playgrounds_in_the_docs_name_published_models():
     assert found.get("index.md") == 1
 
 
-def test_docs_build_strictly_and_load_nothing_from_other_origins(tmp_path, monkeypatch):
-    """`WEBSD=false mkdocs build --strict`; mermaid or a web font would fetch from a CDN."""
+def test_docs_build_strictly_and_load_nothing_from_other_origins(tmp_path):
+    """`mkdocs build --strict` with the plugin and the shipped shapes model, as the README's
+    site command runs it; mermaid or a web font would fetch from a CDN."""
     from mkdocs.commands.build import build
     from mkdocs.config import load_config
 
-    monkeypatch.setenv("WEBSD", "false")
     site = tmp_path / "public"
     config = load_config(str(ROOT / "mkdocs.yml"), site_dir=str(site), strict=True)
     build(config)
     assert external_loads(site) == {}
+    assert (site / "assets/websd/models/shapes/websd-model.json").is_file()
+    assert "websd-playground" in (site / "index.html").read_text()
 
 
 def test_walkthrough_page_is_the_converted_notebook():
