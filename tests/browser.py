@@ -151,3 +151,14 @@ def canvas_rgba(page: Any, selector: str = "websd-playground canvas") -> tuple[i
         }""",
     )
     return width, height, bytes(data)
+
+
+def wait_for_status(
+    page: Any, prefix: str, timeout_ms: int, selector: str = "websd-playground"
+) -> None:
+    """Wait until the playground's status line starts with `prefix`."""
+    page.wait_for_function(
+        "([el, prefix]) => el.querySelector('.websd-status').textContent.startsWith(prefix)",
+        arg=[page.locator(selector).element_handle(), prefix],
+        timeout=timeout_ms,
+    )

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from browser import canvas_rgba, launch, serve, watch
+from browser import canvas_rgba, launch, serve, wait_for_status, watch
 from PIL import Image
 from sitebuild import build_site, copy_fixture_site
 
@@ -101,11 +101,7 @@ def native(tiny_sd1_build):
 def test_playground_generates_the_native_image(first_page, server, native, site):
     page, log = first_page
     playground = page.locator(PLAYGROUND)
-    page.wait_for_function(
-        "el => el.querySelector('.websd-status').textContent.startsWith('Ready')",
-        arg=playground.element_handle(),
-        timeout=30_000,
-    )
+    wait_for_status(page, "Ready", 30_000)
     assert "google" in _status(page).lower()  # the adapter, named in the status line
     _screenshot(page, "playground-before")
 
@@ -117,11 +113,7 @@ def test_playground_generates_the_native_image(first_page, server, native, site)
     playground.get_by_label("Guidance").fill("7.5")
     playground.get_by_label("Scheduler").select_option("dpm++2m")
     prompt.press("Control+Enter")  # the keyboard path to Generate
-    page.wait_for_function(
-        "el => el.querySelector('.websd-status').textContent.startsWith('Done')",
-        arg=playground.element_handle(),
-        timeout=LOAD_TIMEOUT_MS,
-    )
+    wait_for_status(page, "Done", LOAD_TIMEOUT_MS)
     _screenshot(page, "playground-after")
 
     width, height, rgba = canvas_rgba(page)
@@ -145,11 +137,7 @@ def test_playground_generates_the_native_image(first_page, server, native, site)
     # Cancel from the keyboard while a long run is going.
     playground.get_by_label("Steps").fill("40")
     playground.get_by_role("button", name="Generate").click()
-    page.wait_for_function(
-        "el => el.querySelector('.websd-status').textContent.startsWith('Step 1 of 40')",
-        arg=playground.element_handle(),
-        timeout=60_000,
-    )
+    wait_for_status(page, "Step 1 of 40", 60_000)
     page.keyboard.press("Escape")
     page.wait_for_function(
         "el => el.querySelector('.websd-status').textContent === 'Cancelled.'",
@@ -160,11 +148,7 @@ def test_playground_generates_the_native_image(first_page, server, native, site)
 
     # library, shard, tensor index and tokenizer were cached; the action removes them
     playground.get_by_role("button", name="Clear cached weights").click()
-    page.wait_for_function(
-        "el => el.querySelector('.websd-status').textContent.startsWith('Removed 4 cached files')",
-        arg=playground.element_handle(),
-        timeout=10_000,
-    )
+    wait_for_status(page, "Removed 4 cached files", 10_000)
 
     assert log.errors == []
     assert log.foreign(server.origin) == []
@@ -264,20 +248,12 @@ def test_float16_model_runs_its_float32_fallback(chromium, server, native):
     log = watch(page)
     page.goto(server.url + "half/")
     playground = page.locator(PLAYGROUND)
-    page.wait_for_function(
-        "el => el.querySelector('.websd-status').textContent.startsWith('Ready')",
-        arg=playground.element_handle(),
-        timeout=30_000,
-    )
+    wait_for_status(page, "Ready", 30_000)
     assert _status(page).endswith("float32 fallback: this GPU lacks shader-f16.")
     _screenshot(page, "fallback-before")
     playground.get_by_label("Steps").fill("2")
     playground.get_by_role("button", name="Generate").click()
-    page.wait_for_function(
-        "el => el.querySelector('.websd-status').textContent.startsWith('Done')",
-        arg=playground.element_handle(),
-        timeout=LOAD_TIMEOUT_MS,
-    )
+    wait_for_status(page, "Done", LOAD_TIMEOUT_MS)
     _screenshot(page, "fallback-after")
     # The fallback is the float32 build of the first model's source: the native runner's image.
     width, height, rgba = canvas_rgba(page)

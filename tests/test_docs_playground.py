@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from browser import SUB_PATH, canvas_rgba, launch, serve, watch
+from browser import SUB_PATH, canvas_rgba, launch, serve, wait_for_status, watch
 
 from websd.models.shapes.checker import check
 
@@ -45,18 +45,10 @@ def test_home_page_playground_draws_its_prompt(docs_site):
         log = watch(page)
         page.goto(server.url)
         playground = page.locator(PLAYGROUND)
-        page.wait_for_function(
-            "el => el.querySelector('.websd-status').textContent.startsWith('Ready')",
-            arg=playground.element_handle(),
-            timeout=60_000,
-        )
+        wait_for_status(page, "Ready", 60_000)
         _screenshot(page, "docs-home-before")
         playground.get_by_role("button", name="Generate").click()
-        page.wait_for_function(
-            "el => el.querySelector('.websd-status').textContent.startsWith('Done')",
-            arg=playground.element_handle(),
-            timeout=300_000,
-        )
+        wait_for_status(page, "Done", 300_000)
         _screenshot(page, "docs-home-after")
         width, height, rgba = canvas_rgba(page)
         browser.close()
