@@ -97,7 +97,7 @@ def _lowered(cases: list[Case], dtype: str = "float32"):
 
 
 def test_every_attention_becomes_the_fused_kernel() -> None:
-    from tvm import relax, tirx
+    from tvm import tirx
 
     module = _lowered(CASES)
     kernels = {
@@ -107,13 +107,40 @@ def test_every_attention_becomes_the_fused_kernel() -> None:
     assert len(fused) == len(CASES)
     assert all(kernels[n].attrs["tirx.is_scheduled"] for n in fused)
     for case in CASES:  # one kernel call and nothing else: no score matrix, no softmax
-        calls = [
-            b.value.op.name_hint
-            for block in module[case.name].body.blocks
-            for b in block.bindings
-            if isinstance(b.value, relax.Call) and isinstance(b.value.op, relax.GlobalVar)
-        ]
+        calls = _kernel_calls(module, case.name)
         assert len(calls) == 1 and calls[0].startswith("fused_attention"), calls
+
+
+def _kernel_calls(module, function: str) -> list[str]:
+    from tvm import relax
+
+    return [
+        b.value.op.name_hint
+        for block in module[function].body.blocks
+        for b in block.bindings
+        if isinstance(b.value, relax.Call) and isinstance(b.value.op, relax.GlobalVar)
+    ]
+
+
+def test_every_attention_of_a_pipeline_runs_fused(tiny_sd1) -> None:
+    """CLIP's causal self-attention, the UNet's and the VAE's: no softmax and no score matrix
+    anywhere in the WebGPU module, one fused kernel call per attention layer."""
+    from transformers import CLIPTextConfig
+
+    from websd.assemble import assemble
+    from websd.passes.pipeline import prepare
+    from websd.spec import BuildOptions, read_spec, resolve_source
+
+    model = assemble(read_spec(resolve_source(tiny_sd1), BuildOptions()), lambda _: None)
+    module = lowered_for_webgpu(prepare(model.module))
+    layers = CLIPTextConfig.from_pretrained(tiny_sd1 / "text_encoder").num_hidden_layers
+    for function in model.groups:
+        calls = _kernel_calls(module, function)
+        assert not [c for c in calls if "softmax" in c or c.startswith("attention")], calls
+        fused = [c for c in calls if c.startswith("fused_attention")]
+        assert fused, function
+        if function == "encode_text":
+            assert len(fused) == layers
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float16"])

@@ -24,16 +24,21 @@ class ImportedPart:
 def import_module(module: torch.nn.Module, example_args: tuple, *, decompose: bool) -> ImportedPart:
     """Export `module` with torch.export and translate it.
 
-    `decompose=False` keeps scaled-dot-product attention as one `R.nn.attention`; its
-    default decomposition makes boolean tensors that WGSL cannot store (FINDINGS.md).
+    `decompose=True` lowers to core ATen first (CLIP needs it: its `aten.to.device` has no
+    translation), except scaled-dot-product attention, which always stays one
+    `R.nn.attention` for the fused kernel; its decomposition would also make boolean tensors
+    that WGSL cannot store (FINDINGS.md). UNet and VAE stay undecomposed so that group norm
+    reaches its fused kernel whole.
     """
     with torch.no_grad():
         program = torch.export.export(module.eval(), example_args)
+    if decompose:
+        program = program.run_decompositions(_keeping_attention())
     mod = from_exported_program(
         program,
         keep_params_as_input=True,
         unwrap_unit_return_tuple=True,
-        run_ep_decomposition=decompose,
+        run_ep_decomposition=False,
     )
     mod, weights = detach_params(mod)
     function = mod["main"].without_attr("global_symbol")
@@ -44,3 +49,9 @@ def import_module(module: torch.nn.Module, example_args: tuple, *, decompose: bo
     function = relax.transform.RemoveUnusedParameters()(tvm.IRModule({"main": function}))["main"]
     names = [var.name for var in function.params[num_input:]]
     return ImportedPart(function, names, [every[name].numpy() for name in names])
+
+
+def _keeping_attention() -> dict:
+    table = torch.export.default_decompositions()
+    table.pop(torch.ops.aten.scaled_dot_product_attention.default, None)
+    return table
