@@ -24,17 +24,31 @@ from websd.build import build_model
 from websd.progress import Reporter
 from websd.spec import BuildOptions
 
-report = Reporter(lambda message: None)
+def peak_gib():
+    usage = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    return max(u.ru_maxrss for u in usage) / 2**20
+
+class PeakPerStage(Reporter):
+    # Records the peak RSS as each stage ends.
+
+    def __init__(self):
+        super().__init__(lambda message: None)
+        self.peaks = {}
+
+    def __call__(self, message):
+        for name in self.seconds:
+            self.peaks.setdefault(name, peak_gib())
+
+report = PeakPerStage()
 result = build_model(sys.argv[1], None, BuildOptions(dtype=sys.argv[2]), report, Path(sys.argv[3]))
-usage = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
-peak_kib = max(u.ru_maxrss for u in usage)
 print(json.dumps({
     "stages": report.seconds,
+    "peaks": report.peaks,
     "cached": result.cached,
     "wasm_bytes": result.manifest["library"]["bytes"],
     "weight_bytes": result.manifest["weights"]["bytes"],
-    "largest_tensor_bytes": result.manifest["webgpu"]["largest_tensor_bytes"],
-    "peak_rss_gib": peak_kib / 2**20,
+    "webgpu": result.manifest["webgpu"],
+    "peak_rss_gib": peak_gib(),
 }))
 """
 
@@ -70,13 +84,17 @@ def main() -> None:
             warm = _build(folder, args.dtype, cache)
             print(f"{name} ({args.dtype})")
             for stage, seconds in cold["stages"].items():
-                print(f"  {stage:<16} {seconds:8.1f} s")
+                peak = cold["peaks"].get(stage, 0.0)
+                print(f"  {stage:<16} {seconds:8.1f} s   peak RSS so far {peak:5.2f} GiB")
             peak = cold["peak_rss_gib"]
             print(f"  {'cold total':<16} {cold['total_s']:8.1f} s   peak RSS {peak:.2f} GiB")
             print(f"  {'warm total':<16} {warm['total_s']:8.1f} s   (cache hit: {warm['cached']})")
             print(f"  .wasm            {cold['wasm_bytes'] / 2**20:8.1f} MiB")
             print(f"  weights          {cold['weight_bytes'] / 2**20:8.1f} MiB")
-            print(f"  largest tensor   {cold['largest_tensor_bytes'] / 2**20:8.1f} MiB")
+            gpu = cold["webgpu"]
+            print(f"  largest binding  {gpu['largest_binding_bytes'] / 2**20:8.1f} MiB")
+            print(f"  largest buffer   {gpu['largest_buffer_bytes'] / 2**20:8.1f} MiB")
+            print(f"  peak GPU memory  {gpu['peak_bytes'] / 2**30:8.2f} GiB")
 
 
 if __name__ == "__main__":

@@ -44,14 +44,17 @@ def describe(
     model: AssembledModel,
     module: tvm.IRModule,
 ) -> dict[str, Any]:
-    """What the benchmark needs to call each function: input, output and weight shapes."""
+    """What the benchmark needs to call each function (by kind, with its compiled `symbol`):
+    input, output and weight shapes."""
+    compiled = {kind: name for name, kind in model.kinds.items()}  # one size: the model's own
     functions = {
-        function: {
-            "params": model.groups[function],
-            "inputs": tensor_signature(module[function], info.input_names),
-            "output_shape": [int(d) for d in module[function].ret_ty.shape],
+        kind: {
+            "symbol": compiled[kind],
+            "params": model.groups[compiled[kind]],
+            "inputs": tensor_signature(module[compiled[kind]], info.input_names),
+            "output_shape": [int(d) for d in module[compiled[kind]].ret_ty.shape],
         }
-        for function, info in FUNCTIONS.items()
+        for kind, info in FUNCTIONS.items()
     }
     params = {
         group: [

@@ -5,6 +5,9 @@ Functions (all take their weights as one bundled tuple after the real inputs):
 - denoise(latents, timestep, text_embeds[2], guidance)      → guided noise prediction
 - denoise_cond(latents, timestep, text_embeds[1])           → noise prediction, no guidance
 - decode_image(latents)                                     → packed RGBA8 image
+
+Shapes are static, so the image-sized functions are compiled once per image size, named
+`denoise_512x768` and so on; all sizes share one set of weights.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from .importers.export import ImportedPart
 from .importers.text_encoder import import_text_encoder
 from .importers.unet import import_conditional_unet, import_guided_unet
 from .importers.vae import import_image_decoder
-from .spec import ModelSpec
+from .spec import ImageSize, ModelSpec
 
 
 @dataclass(frozen=True)
@@ -31,16 +34,23 @@ class FunctionInfo:
     group: str
     input_names: tuple[str, ...]
     output_name: str
+    sized: bool = True
+    """Compiled once per image size."""
 
 
 FUNCTIONS: dict[str, FunctionInfo] = {
-    "encode_text": FunctionInfo("text_encoder", ("input_ids",), "text_embeds"),
+    "encode_text": FunctionInfo("text_encoder", ("input_ids",), "text_embeds", sized=False),
     "denoise": FunctionInfo(
         "unet", ("latents", "timestep", "text_embeds", "guidance_scale"), "noise_pred"
     ),
     "denoise_cond": FunctionInfo("unet", ("latents", "timestep", "text_embeds"), "noise_pred"),
     "decode_image": FunctionInfo("vae", ("latents",), "image"),
 }
+
+
+def function_name(kind: str, size: ImageSize) -> str:
+    """The compiled name of `kind` (a FUNCTIONS key) at `size`."""
+    return f"{kind}_{size.name}" if FUNCTIONS[kind].sized else kind
 
 
 @dataclass
@@ -52,6 +62,8 @@ class AssembledModel:
     """Weight group → weight names, in the order the group's functions take them."""
     groups: dict[str, str] = field(default_factory=dict)
     """Function → the weight group it takes."""
+    kinds: dict[str, str] = field(default_factory=dict)
+    """Function → its FUNCTIONS key (`denoise_512x768` → `denoise`)."""
     weights: dict[str, np.ndarray] = field(default_factory=dict)
 
 
@@ -66,25 +78,42 @@ def _load_torch_parts(spec: ModelSpec) -> dict[str, Any]:
     }
 
 
-def assemble(spec: ModelSpec, progress: Callable[[str], None] = print) -> AssembledModel:
-    parts = _load_torch_parts(spec)
+def _importers(spec: ModelSpec, parts: dict[str, Any]) -> dict[str, Callable[[], ImportedPart]]:
+    """Compiled name → its import, for every function at every size."""
     text_shape = (spec.max_length, spec.hidden_size)
     importers: dict[str, Callable[[], ImportedPart]] = {
-        "encode_text": lambda: import_text_encoder(parts["text_encoder"], spec.max_length),
-        "denoise": lambda: import_guided_unet(parts["unet"], spec.latent_hw, text_shape),
-        "denoise_cond": lambda: import_conditional_unet(parts["unet"], spec.latent_hw, text_shape),
-        "decode_image": lambda: import_image_decoder(parts["vae"], spec.latent_hw),
+        "encode_text": lambda: import_text_encoder(parts["text_encoder"], spec.max_length)
     }
+    for size in spec.sizes:
+        latent_hw = spec.latent_hw(size)
+        importers |= {
+            function_name("denoise", size): lambda hw=latent_hw: import_guided_unet(
+                parts["unet"], hw, text_shape
+            ),
+            function_name("denoise_cond", size): lambda hw=latent_hw: import_conditional_unet(
+                parts["unet"], hw, text_shape
+            ),
+            function_name("decode_image", size): lambda hw=latent_hw: import_image_decoder(
+                parts["vae"], hw
+            ),
+        }
+    return importers
+
+
+def assemble(spec: ModelSpec, progress: Callable[[str], None] = print) -> AssembledModel:
+    parts = _load_torch_parts(spec)
+    kinds = {function_name(kind, size): kind for size in spec.sizes for kind in FUNCTIONS}
     model = AssembledModel(tvm.IRModule())
-    for name, run_import in importers.items():
+    for name, run_import in _importers(spec, parts).items():
         progress(f"import {name}")
         part = run_import()
-        group = FUNCTIONS[name].group
+        group = FUNCTIONS[kinds[name]].group
         names = [f"{group}.{param}" for param in part.param_names]
         if group in model.param_names and model.param_names[group] != names:
             raise RuntimeError(f"{name} takes other {group} weights than its sibling function")
         model.param_names[group] = names
         model.groups[name] = group
+        model.kinds[name] = kinds[name]
         model.weights.update(zip(names, part.params, strict=True))
         model.module[name] = part.function.with_attr("global_symbol", name)
     return model

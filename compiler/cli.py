@@ -6,9 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from .errors import WebsdError
+from .errors import OptionError, WebsdError
 from .progress import Reporter
-from .spec import DEFAULT_SCHEDULER, DTYPES, SCHEDULERS, BuildOptions
+from .spec import DEFAULT_SCHEDULER, DTYPES, SCHEDULERS, BuildOptions, ImageSize
 
 
 def _default_model() -> str:
@@ -17,18 +17,31 @@ def _default_model() -> str:
     return str(default_model())
 
 
+def _image_size(text: str) -> ImageSize:
+    try:
+        return ImageSize.parse(text)
+    except OptionError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
+
+
 def _add_build_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dtype", default="float32", choices=DTYPES)
-    parser.add_argument("--width", type=int, help="image width (default: the model's)")
-    parser.add_argument("--height", type=int, help="image height (default: the model's)")
+    parser.add_argument(
+        "--size",
+        dest="sizes",
+        action="append",
+        type=_image_size,
+        metavar="WxH",
+        help="an image size to compile, e.g. 512x768; repeat for more, the first is the default "
+        "(default: the model's own)",
+    )
     parser.add_argument("--shard-mb", type=int, default=24, help="weight shard size cap, MiB")
 
 
 def _options(args: argparse.Namespace) -> BuildOptions:
     return BuildOptions(
         dtype=args.dtype,
-        width=args.width,
-        height=args.height,
+        sizes=tuple(args.sizes or ()),
         shard_mb=args.shard_mb,
     )
 
@@ -38,8 +51,9 @@ def _build(args: argparse.Namespace) -> None:
 
     result = build_model(args.model or _default_model(), Path(args.out), _options(args))
     manifest = result.manifest
+    sizes = ", ".join(f"{size['width']}x{size['height']}" for size in manifest["sizes"])
     print(
-        f"{result.folder}: {manifest['image']['width']}x{manifest['image']['height']} "
+        f"{result.folder}: {sizes} "
         f"{manifest['dtype']}, library {manifest['library']['bytes']} bytes, weights "
         f"{manifest['weights']['bytes']} bytes in {len(manifest['weights']['shards'])} shards"
         + (" (from cache)" if result.cached else "")

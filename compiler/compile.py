@@ -7,12 +7,13 @@ takes as long as hashing the model's files.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import tvm
 from tvm import relax
 
 from . import __version__
-from .assemble import FUNCTIONS, assemble, tensor_signature
+from .assemble import FUNCTIONS, AssembledModel, assemble, function_name, tensor_signature
 from .build import NATIVE_LIBRARY, WASM_NAME, WGSL_NAME
 from .cache import file_sha256
 from .manifest import FunctionSig, Manifest
@@ -37,23 +38,40 @@ def wgsl_source(executable: relax.VMExecutable) -> str:
     raise RuntimeError("the build holds no webgpu module")
 
 
-def _signatures(module: tvm.IRModule, groups: dict[str, str]) -> dict[str, FunctionSig]:
+def _signatures(module: tvm.IRModule, model: AssembledModel) -> dict[str, FunctionSig]:
     signatures = {}
-    for name, info in FUNCTIONS.items():
+    for name, kind in model.kinds.items():
+        info = FUNCTIONS[kind]
         function = module[name]
         output = function.ret_ty
         signatures[name] = FunctionSig(
             name=name,
-            params=groups[name],
+            params=model.groups[name],
             inputs=tensor_signature(function, info.input_names),
             output={
                 "name": info.output_name,
                 "shape": [int(d) for d in output.shape],
                 "dtype": str(output.dtype),
-                **({"layout": "rgba8-packed"} if name == "decode_image" else {}),
+                **({"layout": "rgba8-packed"} if kind == "decode_image" else {}),
             },
         )
     return signatures
+
+
+def _sizes(spec: ModelSpec) -> list[dict[str, Any]]:
+    """Each compiled image size, the default first, with its latent shape and the names of its
+    functions."""
+    return [
+        {
+            "width": size.width,
+            "height": size.height,
+            "latent": dict(zip(("height", "width"), spec.latent_hw(size), strict=True)),
+            "functions": {
+                kind: function_name(kind, size) for kind, info in FUNCTIONS.items() if info.sized
+            },
+        }
+        for size in spec.sizes
+    ]
 
 
 def _describe(memory: MemoryNeeds) -> str:
@@ -103,18 +121,14 @@ def compile_model(
         name=name,
         family=spec.family,
         dtype=options.dtype,
-        image={"width": spec.width, "height": spec.height},
-        latent={
-            "channels": spec.latent_channels,
-            "height": spec.latent_hw[0],
-            "width": spec.latent_hw[1],
-        },
+        sizes=_sizes(spec),
+        latent_channels=spec.latent_channels,
         vae_scaling_factor=spec.vae_scaling_factor,
         prediction_type=spec.prediction_type,
         text=text,
         scheduler=spec.scheduler_config,
         default_scheduler=DEFAULT_SCHEDULER,
-        functions=_signatures(module, model.groups),
+        functions=_signatures(module, model),
         params=model.param_names,
         library={
             "path": WASM_NAME,

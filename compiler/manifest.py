@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 FORMAT = "websd-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MANIFEST_NAME = "websd-model.json"
 
 
@@ -32,8 +32,10 @@ class Manifest:
     name: str
     family: str
     dtype: str
-    image: dict[str, int]
-    latent: dict[str, int]
+    sizes: list[dict[str, Any]]
+    """The image sizes the library is compiled for, the default first: width, height, the
+    latent's height and width, and the names of the size's functions by kind."""
+    latent_channels: int
     vae_scaling_factor: float
     prediction_type: str
     text: dict[str, Any]

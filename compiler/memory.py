@@ -6,7 +6,9 @@ storage like any other). Two facts of the runtime shape the numbers:
 - tvmjs binds a tensor's whole GPU buffer, never a sub-range, so a binding is as large as the
   storage the tensor was planned into, not the tensor;
 - the Relax VM allocates storages from a pool that rounds sizes up to 4 KiB pages and keeps
-  freed buffers for reuse by size; it never gives memory back during a session;
+  freed buffers for reuse by size; the browser runtime empties that pool whenever it moves
+  from one function to another (text encoder → UNet loop → VAE), so one function's storages
+  are live at a time, and a function called again reuses its own;
 - a kernel's own global buffers (TVM's legalized attention keeps its score matrix in one) are
   workspaces: allocated around each call from a per-device pool that also keeps them.
 """
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import tvm
 from tvm import relax
@@ -39,8 +41,8 @@ class MemoryNeeds:
     largest_tensor_bytes: int
     """The largest tensor a kernel reads or writes (≤ its buffer)."""
     activation_bytes: int
-    """The storage pool after every function ran once, plus the largest set of workspaces one
-    kernel holds: what a session keeps on the GPU besides the weights."""
+    """The largest storage pool one function fills, plus the largest set of workspaces one
+    kernel holds: what a generation holds on the GPU at its peak besides the weights."""
     weight_bytes: int
 
     @property
@@ -89,14 +91,15 @@ class _Scan:
     largest_buffer: int = 0
     largest_binding: int = 0
     largest_tensor: int = 0
-    pool: Counter[int] = field(default_factory=Counter)  # buffers the pool holds, by size
+    storage: int = 0  # the most pooled bytes one function fills
     workspace: int = 0  # the most workspace bytes one kernel call holds
 
     def function(self, module: tvm.IRModule, function: relax.Function) -> None:
         """Walk one lowered function in order, as the VM runs it."""
         buffers: dict[relax.Var, int] = {}  # var → bytes of its GPU buffer
         storages: dict[relax.Var, _Storage] = {}  # var → the pooled storage it keeps alive
-        free: Counter[int] = Counter(self.pool)
+        pool: Counter[int] = Counter()  # buffers the pool holds, by size
+        free: Counter[int] = Counter()  # those of them not in use
         for param in function.params:
             buffers[param] = tensor_bytes(param.ty)
         for block in function.body.blocks:
@@ -111,7 +114,7 @@ class _Scan:
                     if free[size]:
                         free[size] -= 1
                     else:
-                        self.pool[size] += 1
+                        pool[size] += 1
                     storages[var] = _Storage(size)
                     buffers[var] = size
                 elif value.op == _ALLOC_TENSOR or _is_view(value):
@@ -136,6 +139,7 @@ class _Scan:
                 else:
                     buffers[var] = tensor_bytes(var.ty)
         self.largest_buffer = max((self.largest_buffer, *buffers.values()))
+        self.storage = max(self.storage, sum(size * n for size, n in pool.items()))
 
     def kernel(self, kernel: tvm.tirx.PrimFunc) -> None:
         """A kernel's workspaces: buffers of their own, bound whole to its device code."""
@@ -162,6 +166,6 @@ def memory_needs(lowered: tvm.IRModule, weight_bytes: int) -> MemoryNeeds:
         largest_buffer_bytes=scan.largest_buffer,
         largest_binding_bytes=scan.largest_binding,
         largest_tensor_bytes=scan.largest_tensor,
-        activation_bytes=sum(s * n for s, n in scan.pool.items()) + scan.workspace,
+        activation_bytes=scan.storage + scan.workspace,
         weight_bytes=weight_bytes,
     )

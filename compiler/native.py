@@ -19,8 +19,10 @@ from tvm import relax
 from tvm.contrib import tvmjs
 
 from .build import NATIVE_LIBRARY
+from .errors import OptionError
 from .manifest import read_manifest
 from .schedulers import diffusers_scheduler
+from .spec import ImageSize
 from .tokenizer import encode_prompt
 from .weights import verify_shards
 
@@ -59,6 +61,17 @@ class NativeModel:
         args = [tvm.runtime.tensor(x, self.device) for x in inputs]
         return self.vm[function](*args, self.params[group]).numpy()
 
+    def size(self, size: ImageSize | None) -> dict[str, Any]:
+        """The manifest's entry for `size`; None: the default (first) size."""
+        sizes = self.manifest["sizes"]
+        if size is None:
+            return sizes[0]
+        for entry in sizes:
+            if (entry["width"], entry["height"]) == (size.width, size.height):
+                return entry
+        built = ", ".join(f"{e['width']}x{e['height']}" for e in sizes)
+        raise OptionError(f"{self.folder} is not built for {size.name}, only for {built}")
+
     def encode_text(self, prompt: str) -> tuple[np.ndarray, bool]:
         ids, truncated = encode_prompt(self.tokenizer, self.manifest["text"], prompt)
         return self._call("encode_text", np.array([ids], dtype="int32")), truncated
@@ -71,11 +84,15 @@ class NativeModel:
         steps: int = 20,
         guidance: float = 7.5,
         scheduler: str | None = None,
+        size: ImageSize | None = None,
         on_step: Callable[[int, int, float], None] | None = None,
     ) -> Generation:
-        """Text → scheduler loop → image, step for step as StableDiffusionPipeline does it."""
+        """Text → scheduler loop → image, step for step as StableDiffusionPipeline does it, at
+        `size` (one the library was compiled for; default: its first)."""
         import torch
 
+        compiled = self.size(size)
+        functions = compiled["functions"]
         timings: dict[str, float] = {}
         start = time.perf_counter()
         cond, truncated = self.encode_text(prompt)
@@ -89,9 +106,9 @@ class NativeModel:
             scheduler or self.manifest["default_scheduler"], self.manifest["scheduler"]
         )
         loop.set_timesteps(steps)
-        latent = self.manifest["latent"]
+        latent = compiled["latent"]
         generator = torch.Generator("cpu").manual_seed(seed)
-        shape = (1, latent["channels"], latent["height"], latent["width"])
+        shape = (1, self.manifest["latent_channels"], latent["height"], latent["width"])
         latents = torch.randn(shape, generator=generator) * loop.init_noise_sigma
         step_ms = []
         for i, t in enumerate(loop.timesteps):
@@ -100,9 +117,9 @@ class NativeModel:
             timestep = np.array([float(t)], dtype="float32")
             if guided:
                 scale = np.array([guidance], dtype="float32")
-                noise = self._call("denoise", model_input, timestep, text, scale)
+                noise = self._call(functions["denoise"], model_input, timestep, text, scale)
             else:
-                noise = self._call("denoise_cond", model_input, timestep, cond)
+                noise = self._call(functions["denoise_cond"], model_input, timestep, cond)
             latents = loop.step(
                 torch.from_numpy(noise), t, latents, generator=generator, return_dict=False
             )[0]
@@ -111,7 +128,7 @@ class NativeModel:
                 on_step(i + 1, len(loop.timesteps), step_ms[-1])
         timings["unet_ms_per_step"] = float(np.median(step_ms)) if step_ms else 0.0
         start = time.perf_counter()
-        packed = self._call("decode_image", latents.numpy().astype("float32"))
+        packed = self._call(functions["decode_image"], latents.numpy().astype("float32"))
         timings["vae_ms"] = (time.perf_counter() - start) * 1000
         rgba = np.ascontiguousarray(packed).view(np.uint8).reshape(*packed.shape, 4)
         return Generation(rgba=rgba, seed=seed, timings=timings, truncated=truncated)

@@ -36,30 +36,56 @@ _HUB_FILES = [
 _HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 
 
+@dataclass(frozen=True, order=True)
+class ImageSize:
+    """An image size a library is compiled for (its UNet and VAE shapes are static)."""
+
+    width: int
+    height: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.width}x{self.height}"
+
+    @classmethod
+    def parse(cls, text: str) -> ImageSize:
+        """`512x768` (width x height)."""
+        match = _SIZE.fullmatch(text.strip())
+        if match is None:
+            raise OptionError(f"image size {text!r} is not WIDTHxHEIGHT, for example 512x768")
+        return cls(int(match[1]), int(match[2]))
+
+
+_SIZE = re.compile(r"(\d+)\s*[xX×]\s*(\d+)")
+
+
 @dataclass(frozen=True)
 class BuildOptions:
     """Choices that change the compiled artifacts (and so the cache key)."""
 
     dtype: str = "float32"
-    width: int | None = None
-    height: int | None = None
+    sizes: tuple[ImageSize, ...] = ()
+    """The image sizes to compile, the first being the default; none: the model's own."""
     shard_mb: int = 24
 
     def __post_init__(self) -> None:
         if self.dtype not in DTYPES:
             raise OptionError(f"unknown dtype {self.dtype!r}: use one of {', '.join(DTYPES)}")
+        if len(set(self.sizes)) != len(self.sizes):
+            names = ", ".join(size.name for size in self.sizes)
+            raise OptionError(f"image sizes {names} repeat a size: list each once")
         if not 1 <= self.shard_mb <= 1024:
             raise OptionError(f"shard size {self.shard_mb} MiB is out of range: use 1 to 1024")
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """The sizes and settings of one pipeline at the chosen image size."""
+    """The sizes and settings of one pipeline at the chosen image sizes."""
 
     folder: Path
     family: str
-    width: int
-    height: int
+    sizes: tuple[ImageSize, ...]
+    """The first is the default."""
     latent_channels: int
     vae_scale: int
     max_length: int
@@ -68,9 +94,8 @@ class ModelSpec:
     vae_scaling_factor: float
     scheduler_config: dict[str, Any]
 
-    @property
-    def latent_hw(self) -> tuple[int, int]:
-        return self.height // self.vae_scale, self.width // self.vae_scale
+    def latent_hw(self, size: ImageSize) -> tuple[int, int]:
+        return size.height // self.vae_scale, size.width // self.vae_scale
 
 
 def resolve_source(source: str | Path) -> Path:
@@ -137,14 +162,21 @@ def _check_supported(index: dict[str, Any], unet: dict[str, Any], folder: Path) 
             raise UnsupportedModelError(f"{folder}: the UNet uses {feature}, not supported yet")
 
 
-def _image_size(requested: int | None, default: int, multiple: int, axis: str) -> int:
-    size = default if requested is None else requested
-    if size % multiple or not multiple <= size <= MAX_IMAGE_SIDE:
-        raise OptionError(
-            f"{axis} {size} is out of range: use a multiple of {multiple} "
-            f"from {multiple} to {MAX_IMAGE_SIDE} (this model's default is {default})"
-        )
-    return size
+def _image_sizes(
+    requested: tuple[ImageSize, ...], default: int, multiple: int
+) -> tuple[ImageSize, ...]:
+    """The requested sizes, or the model's own square; each side a multiple of what the UNet's
+    downsampling needs."""
+    sizes = requested or (ImageSize(default, default),)
+    for size in sizes:
+        for axis, side in (("width", size.width), ("height", size.height)):
+            if side % multiple or not multiple <= side <= MAX_IMAGE_SIDE:
+                raise OptionError(
+                    f"image size {size.name}: {axis} {side} is out of range: use a multiple of "
+                    f"{multiple} from {multiple} to {MAX_IMAGE_SIDE} "
+                    f"(this model's default is {default}x{default})"
+                )
+    return sizes
 
 
 def read_spec(folder: Path, options: BuildOptions) -> ModelSpec:
@@ -170,8 +202,7 @@ def read_spec(folder: Path, options: BuildOptions) -> ModelSpec:
     return ModelSpec(
         folder=folder,
         family="sd2" if unet.get("use_linear_projection") else "sd1",
-        width=_image_size(options.width, default_side, multiple, "width"),
-        height=_image_size(options.height, default_side, multiple, "height"),
+        sizes=_image_sizes(options.sizes, default_side, multiple),
         latent_channels=int(unet["in_channels"]),
         vae_scale=vae_scale,
         max_length=max_length,

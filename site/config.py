@@ -5,7 +5,8 @@ from __future__ import annotations
 from mkdocs.config import base
 from mkdocs.config import config_options as c
 
-from websd.spec import DEFAULT_SCHEDULER, DTYPES, SCHEDULERS
+from websd.errors import OptionError
+from websd.spec import DEFAULT_SCHEDULER, DTYPES, SCHEDULERS, BuildOptions, ImageSize
 
 DEFAULT_MODEL = "shapes"
 
@@ -19,8 +20,9 @@ class ModelConfig(base.Config):
     dtype = c.Choice(DTYPES, default="float32")
     fallback_float32 = c.Type(bool, default=False)
     """With dtype float16: also publish a float32 build, for browsers without shader-f16."""
-    width = c.Optional(c.Type(int))
-    height = c.Optional(c.Type(int))
+    sizes = c.ListOfItems(c.Type(str), default=[])
+    """Image sizes to compile, as WIDTHxHEIGHT (`512x768`), the first the default; a
+    playground offers each. Empty: the model's own size."""
     steps = c.Type(int, default=20)
     guidance = c.Optional(c.Type((int, float)))
     """Unset: 5 for the built-in shapes model, SD's usual 7.5 for any other."""
@@ -28,9 +30,17 @@ class ModelConfig(base.Config):
     prompt = c.Type(str, default="")
     """The prompt a playground of this model starts with, unless its embed gives one."""
 
+    def image_sizes(self) -> tuple[ImageSize, ...]:
+        return tuple(ImageSize.parse(size) for size in self.sizes)
+
     def validate(self) -> tuple[base.ConfigErrors, base.ConfigWarnings]:
-        """A fallback for a model that is float32 already would do nothing: say so."""
+        """Sizes must parse; a fallback for a model that is float32 already would do nothing."""
         failed, warnings = super().validate()
+        if not failed:
+            try:
+                BuildOptions(sizes=self.image_sizes())
+            except OptionError as error:
+                failed.append(("sizes", base.ValidationError(str(error))))
         if not failed and self.fallback_float32 and self.dtype != "float16":
             failed.append(
                 (

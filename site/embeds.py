@@ -32,6 +32,7 @@ OPTIONS = {
     "steps": int,
     "guidance": (int, float),
     "scheduler": str,
+    "size": str,
     "height": str,
 }
 _TEMPLATE = Template(resources.files(__package__).joinpath("templates/playground.html").read_text())

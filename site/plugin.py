@@ -21,14 +21,14 @@ from mkdocs.structure.pages import Page
 from mkdocs.utils import get_relative_url
 
 from websd.build import build_model
-from websd.errors import WebsdError
+from websd.errors import OptionError, WebsdError
 from websd.models import default_model
 from websd.models.shapes import GUIDANCE as SHAPES_GUIDANCE
 from websd.progress import Reporter
-from websd.spec import BuildOptions
+from websd.spec import BuildOptions, ImageSize
 
 from .config import DEFAULT_MODEL, ModelConfig, WebsdConfig
-from .embeds import EmbedError, find_embeds, render, replace_embeds
+from .embeds import Embed, EmbedError, find_embeds, render, replace_embeds
 from .publish import (
     ASSETS,
     GITHUB_PAGES_LIMIT,
@@ -114,8 +114,7 @@ class WebsdPlugin(BasePlugin[WebsdConfig]):
         try:
             options = BuildOptions(
                 dtype=dtype,
-                width=model.width,
-                height=model.height,
+                sizes=model.image_sizes(),
                 shard_mb=self.config.shard_mb,
             )
             result = build_model(
@@ -148,6 +147,7 @@ class WebsdPlugin(BasePlugin[WebsdConfig]):
                     f"{page.file.src_uri}:{embed.line}: unknown websd model {name!r}; "
                     f"the plugin's models are: {', '.join(self.models)}"
                 )
+            _check_size(embed, self.models[name], f"{page.file.src_uri}:{embed.line}")
             url = get_relative_url(f"{ASSETS}/models/{name}/", page.url)
             rendered.append(render(embed, url.rstrip("/") + "/", self.models[name].playground))
         self.pages_with_playgrounds.add(page.file.src_uri)
@@ -189,6 +189,23 @@ class WebsdPlugin(BasePlugin[WebsdConfig]):
                 f"websd: the site is {total / 2**30:.2f} GiB, over GitHub Pages' 1 GB limit: "
                 + remedies
             )
+
+
+def _check_size(embed: Embed, model: PublishedModel, where: str) -> None:
+    """An embed's `size` must be one its model is compiled for (the playground offers those)."""
+    if "size" not in embed.options:
+        return
+    built = [f"{s['width']}x{s['height']}" for s in model.build.manifest["sizes"]]
+    try:
+        size = ImageSize.parse(embed.options["size"]).name
+    except OptionError as error:
+        raise PluginError(f"{where}: {error}") from None
+    if size not in built:
+        raise PluginError(
+            f"{where}: model {model.name!r} is not compiled for {size}, only for "
+            f"{', '.join(built)}: add it to the model's sizes in mkdocs.yml"
+        )
+    embed.options["size"] = size
 
 
 def _default_model_config() -> ModelConfig:

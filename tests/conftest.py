@@ -42,6 +42,16 @@ def tiny_sd1_build(tiny_sd1: Path, tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture(scope="session")
+def tiny_sd1_two_sizes_build(tiny_sd1: Path, tmp_path_factory: pytest.TempPathFactory):
+    """tiny-sd1 compiled for its own 64x64 and a wide 128x64, as the fixture site's `first`."""
+    from websd.build import build_model
+    from websd.spec import BuildOptions, ImageSize
+
+    options = BuildOptions(sizes=(ImageSize(64, 64), ImageSize(128, 64)))
+    return build_model(tiny_sd1, tmp_path_factory.mktemp("build") / "tiny-sd1-sizes", options)
+
+
+@pytest.fixture(scope="session")
 def tiny_sd2_build(tiny_sd2: Path, tmp_path_factory: pytest.TempPathFactory):
     from websd.build import build_model
 

@@ -18,6 +18,8 @@ from browser import canvas_rgba, launch, serve, wait_for_status, watch
 from PIL import Image
 from sitebuild import build_site, copy_fixture_site
 
+from websd.spec import ImageSize
+
 pytestmark = pytest.mark.browser
 
 ARTIFACTS = Path(__file__).parent / ".artifacts"
@@ -92,10 +94,11 @@ def first_page(chromium, server):
 
 
 @pytest.fixture(scope="module")
-def native(tiny_sd1_build):
+def native(tiny_sd1_two_sizes_build):
+    """The first model's twin: the fixture site compiles it for 64x64 and 128x64."""
     from websd.native import NativeModel
 
-    return NativeModel(tiny_sd1_build.folder)
+    return NativeModel(tiny_sd1_two_sizes_build.folder)
 
 
 def test_playground_generates_the_native_image(first_page, server, native, site):
@@ -133,6 +136,24 @@ def test_playground_generates_the_native_image(first_page, server, native, site)
     assert png.info["parameters"].endswith(f"model: {manifest['content_hash']}")
     pixels = np.frombuffer(rgba, np.uint8).reshape(64, 64, 4)[..., :3]
     assert (np.asarray(png.convert("RGB")) == pixels).all()
+
+    # The model is compiled for two sizes: the picker offers both, and the wide one is right.
+    size = playground.get_by_label("Size")
+    assert size.locator("option").all_inner_texts() == ["64 × 64", "128 × 64"]
+    size.select_option("128x64")
+    playground.get_by_label("Steps").fill("2")
+    playground.get_by_role("button", name="Generate").click()
+    wait_for_status(page, "Done", LOAD_TIMEOUT_MS)
+    _screenshot(page, "playground-wide")
+    width, height, rgba = canvas_rgba(page)
+    reference = native.generate(
+        "a photo of a red cat", "", seed=42, steps=2, guidance=7.5, size=ImageSize(128, 64)
+    )
+    assert (width, height) == (128, 64)
+    diff = _max_diff(rgba, reference.rgba)
+    _record("playground at 128x64, 2 steps: max pixel diff", diff)
+    assert diff <= MAX_PIXEL_DIFF
+    size.select_option("64x64")
 
     # Cancel from the keyboard while a long run is going.
     playground.get_by_label("Steps").fill("40")

@@ -25,14 +25,30 @@ def test_artifact_folder_is_complete(tiny_sd1_build):
 
 def test_manifest_describes_the_model(tiny_sd1_build):
     manifest = tiny_sd1_build.manifest
-    assert manifest["format"] == "websd-model" and manifest["format_version"] == 1
-    assert manifest["image"] == {"width": 64, "height": 64}
-    assert manifest["latent"] == {"channels": 4, "height": 8, "width": 8}
+    assert manifest["format"] == "websd-model" and manifest["format_version"] == 2
+    assert manifest["sizes"] == [
+        {
+            "width": 64,
+            "height": 64,
+            "latent": {"height": 8, "width": 8},
+            "functions": {
+                "denoise": "denoise_64x64",
+                "denoise_cond": "denoise_cond_64x64",
+                "decode_image": "decode_image_64x64",
+            },
+        }
+    ]
+    assert manifest["latent_channels"] == 4
     assert manifest["prediction_type"] == "epsilon"
     assert manifest["scheduler"]["_class_name"] == "PNDMScheduler"
     assert manifest["vae_scaling_factor"] == 0.18215
-    assert set(manifest["functions"]) == {"encode_text", "denoise", "denoise_cond", "decode_image"}
-    denoise = manifest["functions"]["denoise"]
+    assert set(manifest["functions"]) == {
+        "encode_text",
+        "denoise_64x64",
+        "denoise_cond_64x64",
+        "decode_image_64x64",
+    }
+    denoise = manifest["functions"]["denoise_64x64"]
     assert [i["name"] for i in denoise["inputs"]] == [
         "latents",
         "timestep",
@@ -40,7 +56,7 @@ def test_manifest_describes_the_model(tiny_sd1_build):
         "guidance_scale",
     ]
     assert denoise["inputs"][2]["shape"] == [2, 77, 32]
-    assert manifest["functions"]["decode_image"]["output"]["shape"] == [64, 64]
+    assert manifest["functions"]["decode_image_64x64"]["output"]["shape"] == [64, 64]
     assert set(manifest["params"]) == {"text_encoder", "unet", "vae"}
     assert manifest["text"]["max_length"] == 77
     assert re.fullmatch(r"[0-9a-f]{32}", manifest["content_hash"])

@@ -9,7 +9,7 @@ import pytest
 
 from websd.build import build_model
 from websd.errors import ModelSourceError, OptionError, UnsupportedModelError
-from websd.spec import BuildOptions
+from websd.spec import BuildOptions, ImageSize
 
 
 def _copy_with_index(source, target, **changes):
@@ -63,14 +63,21 @@ def test_inpainting_unet_is_named_as_unsupported(tiny_sd1, tmp_path):
     ("options", "message"),
     [
         ({"dtype": "float8"}, "unknown dtype 'float8'"),
-        ({"width": 4096}, "width 4096 is out of range"),
-        ({"height": 72}, "height 72 is out of range"),
+        ({"sizes": (ImageSize(4096, 64),)}, "4096x64: width 4096 is out of range"),
+        ({"sizes": (ImageSize(64, 72),)}, "64x72: height 72 is out of range"),
+        ({"sizes": (ImageSize(64, 64), ImageSize(64, 64))}, "repeat a size"),
         ({"shard_mb": 0}, "shard size 0 MiB is out of range"),
     ],
 )
 def test_bad_options(tiny_sd1, tmp_path, options, message):
     with pytest.raises(OptionError, match=message):
         build_model(tiny_sd1, tmp_path / "out", BuildOptions(**options))
+
+
+@pytest.mark.parametrize("text", ["512", "512x", "x512", "512*512", "-64x64"])
+def test_size_names_must_be_width_x_height(text):
+    with pytest.raises(OptionError, match="is not WIDTHxHEIGHT"):
+        ImageSize.parse(text)
 
 
 def test_unknown_scheduler():

@@ -33,7 +33,7 @@ def test_weights_are_half_precision_where_kernels_read_half(tiny_sd1_fp16, tiny_
 
 def test_guided_and_unguided_unet_share_their_weights(tiny_sd1_fp16):
     functions = tiny_sd1_fp16.manifest["functions"]
-    assert functions["denoise"]["params"] == functions["denoise_cond"]["params"]
+    assert functions["denoise_64x64"]["params"] == functions["denoise_cond_64x64"]["params"]
 
 
 def test_image_is_close_to_float32(tiny_sd1_fp16, tiny_sd1_build):

@@ -11,7 +11,9 @@ PROMPT = "a photo of a red cat"
 NEGATIVE = "blue dog"
 
 
-def _diffusers_image(folder, scheduler: str, seed: int, steps: int, guidance: float):
+def _diffusers_image(
+    folder, scheduler: str, seed: int, steps: int, guidance: float, size: tuple[int, int] = (64, 64)
+):
     from diffusers import StableDiffusionPipeline
 
     from websd.schedulers import diffusers_scheduler
@@ -25,6 +27,8 @@ def _diffusers_image(folder, scheduler: str, seed: int, steps: int, guidance: fl
         num_inference_steps=steps,
         guidance_scale=guidance,
         generator=torch.Generator("cpu").manual_seed(seed),
+        width=size[0],
+        height=size[1],
         output_type="pil",
     )
     return np.asarray(result.images[0])
@@ -73,3 +77,27 @@ def test_generate_command_writes_the_same_png(tiny_sd1, tiny_sd1_build, tmp_path
     assert "seed: 3" in image.text["parameters"]
     reference = _diffusers_image(tiny_sd1, "dpm++2m", seed=3, steps=3, guidance=7.5)
     assert _max_pixel_diff(np.asarray(image), reference) <= 1
+
+
+def test_one_library_serves_every_size_it_lists(tiny_sd1, tiny_sd1_build, tiny_sd1_two_sizes_build):
+    """Each size has its own functions over one set of weights; a non-square size generates
+    diffusers' image at that size, and the default stays the first."""
+    from websd.errors import OptionError
+    from websd.native import NativeModel
+    from websd.spec import ImageSize
+
+    manifest = tiny_sd1_two_sizes_build.manifest
+    assert [(s["width"], s["height"]) for s in manifest["sizes"]] == [(64, 64), (128, 64)]
+    assert manifest["sizes"][1]["latent"] == {"height": 8, "width": 16}
+    assert manifest["weights"]["bytes"] == tiny_sd1_build.manifest["weights"]["bytes"]
+    wide = manifest["functions"][manifest["sizes"][1]["functions"]["decode_image"]]
+    assert wide["output"]["shape"] == [64, 128]
+
+    model = NativeModel(tiny_sd1_two_sizes_build.folder)
+    assert model.generate(PROMPT, steps=1).rgba.shape == (64, 64, 4)
+    ours = model.generate(PROMPT, NEGATIVE, seed=5, steps=3, size=ImageSize(128, 64))
+    reference = _diffusers_image(tiny_sd1, "dpm++2m", seed=5, steps=3, guidance=7.5, size=(128, 64))
+    assert ours.rgba.shape == (64, 128, 4)
+    assert _max_pixel_diff(ours.rgba[..., :3], reference) <= 1
+    with pytest.raises(OptionError, match="not built for 64x128, only for 64x64, 128x64"):
+        model.generate(PROMPT, steps=1, size=ImageSize(64, 128))

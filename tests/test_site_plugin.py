@@ -24,17 +24,20 @@ def fixture_env(tiny_sd1, tiny_sd2):
 
 
 @pytest.fixture(scope="module")
-def built_site(fixture_env, tiny_sd1_build, tiny_sd2_build, tmp_path_factory):
+def built_site(
+    fixture_env, tiny_sd1_build, tiny_sd1_two_sizes_build, tiny_sd2_build, tmp_path_factory
+):
     folder = copy_fixture_site(tmp_path_factory.mktemp("site") / "site")
     return build_site(folder)
 
 
-def test_each_model_is_published_once(built_site, tiny_sd1_build):
+def test_each_model_is_published_once(built_site, tiny_sd1_two_sizes_build):
     models = built_site / "assets" / "websd" / "models"
     assert sorted(p.name for p in models.iterdir()) == ["first", "half", "second"]
     first = models / "first"
     manifest = json.loads((first / "websd-model.json").read_text())
-    assert manifest["content_hash"] == tiny_sd1_build.manifest["content_hash"]
+    assert manifest["content_hash"] == tiny_sd1_two_sizes_build.manifest["content_hash"]
+    assert [(s["width"], s["height"]) for s in manifest["sizes"]] == [(64, 64), (128, 64)]
     expected = {"websd-model.json", "model.wasm", "tokenizer.json", "tensor-cache.json"}
     expected |= {s["path"] for s in manifest["weights"]["shards"]}
     assert {p.name for p in first.iterdir()} == expected
@@ -162,6 +165,23 @@ def test_embed_of_unknown_model_names_page_and_line(fixture_env, tmp_path, caplo
         tmp_path, "      models:\n        - name: first\n          source: !ENV FIRST\n", page
     )
     _fails_with(folder, caplog, r"index.md:5: unknown websd model 'nope'")
+
+
+def test_bad_size_is_a_config_error(tmp_path, caplog):
+    yaml = "      models:\n        - name: mine\n          sizes: [512x512, 512by512]\n"
+    folder = _site_with(tmp_path, yaml)
+    with pytest.raises(Abort):
+        build_site(folder)
+    assert "image size '512by512' is not WIDTHxHEIGHT" in caplog.text
+    assert not (folder / "public").exists()
+
+
+def test_embed_of_a_size_the_model_lacks_names_the_built_ones(fixture_env, tmp_path, caplog):
+    page = "# Home\n\n```websd\nsize: 64x128\n```\n"
+    yaml = "      models:\n        - name: first\n          source: !ENV FIRST\n"
+    folder = _site_with(tmp_path, yaml, page)
+    pattern = r"index.md:3: model 'first' is not compiled for 64x128, only for 64x64"
+    _fails_with(folder, caplog, pattern)
 
 
 def test_missing_emcc_is_reported_before_compiling(fixture_env, tmp_path, monkeypatch, caplog):

@@ -198,7 +198,7 @@ const budgetMs = Number(args["budget-s"]) * 1000;
 for (const name of functions) {
   const spec = model.functions[name];
   tvm.beginScope();
-  const fn = tvm.detachFromCurrentScope(vm.getFunction(name));
+  const fn = tvm.detachFromCurrentScope(vm.getFunction(spec.symbol));
   const inputs = spec.inputs.map((input) =>
     tvm.detachFromCurrentScope(
       input.name in CONSTANT_INPUTS

@@ -40,15 +40,27 @@ def import_module(module: torch.nn.Module, example_args: tuple, *, decompose: bo
         unwrap_unit_return_tuple=True,
         run_ep_decomposition=False,
     )
-    mod, weights = detach_params(mod)
+    mod, _ = detach_params(mod)  # the translator's copies of the weights, dropped at once
     function = mod["main"].without_attr("global_symbol")
     num_input = int(function.attrs["num_input"])
-    every = dict(zip((v.name for v in function.params[num_input:]), weights["main"], strict=True))
     # Weights the exported path never reads (the VAE's encoder, CLIP's pooler) would
     # otherwise be shipped to every browser.
     function = relax.transform.RemoveUnusedParameters()(tvm.IRModule({"main": function}))["main"]
-    names = [var.name for var in function.params[num_input:]]
-    return ImportedPart(function, names, [every[name].numpy() for name in names])
+    tensors = _module_tensors(program)
+    params = function.params[num_input:]
+    return ImportedPart(function, [v.name for v in params], [tensors[v.name] for v in params])
+
+
+def _module_tensors(program: torch.export.ExportedProgram) -> dict[str, np.ndarray]:
+    """Each weight placeholder's tensor in the torch module itself, as a numpy view: no copy,
+    so a full-size import holds the model's weights once (the siblings that import the same
+    UNet share them), not once per import and per conversion."""
+    sources = program.state_dict | program.constants
+    return {
+        spec.arg.name: sources[spec.target].detach().numpy()
+        for spec in program.graph_signature.input_specs
+        if spec.target is not None
+    }
 
 
 def _keeping_attention() -> dict:

@@ -47,7 +47,7 @@ def to_float16(model: AssembledModel, accumulate: str = "float32") -> AssembledM
     )
     vm = relax.VirtualMachine(relax.build(transforms, target=target(NATIVE_CPU)), tvm.cpu())
 
-    result = AssembledModel(tvm.IRModule())
+    result = AssembledModel(tvm.IRModule(), kinds=model.kinds)
     for function, group in model.groups.items():
         inputs = [tvm.runtime.tensor(model.weights[p]) for p in model.param_names[group]]
         outputs = [t.numpy() for t in vm[function + _TRANSFORM_SUFFIX](inputs)]

@@ -15,10 +15,12 @@ import {
   type ArtifactUrls,
   artifactUrls,
   checkedFiles,
+  findSize,
   type Manifest,
   ManifestError,
   manifestUrl,
   parseManifest,
+  sizeName,
 } from "./manifest";
 import {
   checkRequest,
@@ -53,6 +55,8 @@ export interface GenerateOptions {
   guidance?: number;
   /** Default: the manifest's `default_scheduler`. */
   scheduler?: SchedulerId;
+  /** One of `manifest.sizes`, as "512x768"; default: the first. */
+  size?: string;
   /** Send a preview image every this many steps (a VAE decode each); default 0, none. */
   previewEvery?: number;
   /** Cancels between steps; the promise rejects with a WebsdError of code "aborted". */
@@ -317,10 +321,12 @@ export async function createPipeline(options: PipelineOptions): Promise<StableDi
         steps: generate.steps ?? DEFAULTS.steps,
         guidance: generate.guidance ?? DEFAULTS.guidance,
         scheduler: generate.scheduler ?? info.manifest.default_scheduler,
+        size: generate.size ?? sizeName(findSize(info.manifest)),
         previewEvery: generate.previewEvery ?? 0,
       };
       try {
         checkRequest(request);
+        findSize(info.manifest, request.size);
       } catch (error) {
         return Promise.reject(error);
       }

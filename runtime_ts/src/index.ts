@@ -22,13 +22,18 @@ export {
 export { type ErrorCode, WebsdError } from "./errors";
 export {
   type FileRef,
+  findSize,
   type FunctionSig,
+  type ImageSize,
   type Manifest,
   MANIFEST_FORMAT,
   MANIFEST_FORMAT_VERSION,
   MANIFEST_NAME,
   ManifestError,
   parseManifest,
+  SIZED_FUNCTIONS,
+  type SizedFunction,
+  sizeName,
   type TensorSpec,
   type Variant,
 } from "./manifest";

@@ -9,7 +9,7 @@ import { isSchedulerId, type SchedulerConfig, type SchedulerId } from "./schedul
 export const MANIFEST_NAME = "websd-model.json";
 export const MANIFEST_FORMAT = "websd-model";
 /** Bumped by the compiler on any incompatible change; must equal compiler/manifest.py's. */
-export const MANIFEST_FORMAT_VERSION = 1;
+export const MANIFEST_FORMAT_VERSION = 2;
 
 export interface TensorSpec {
   name: string;
@@ -25,6 +25,40 @@ export interface FunctionSig {
   params: string;
   inputs: TensorSpec[];
   output: TensorSpec;
+}
+
+/** The image-sized functions, compiled once per size. */
+export const SIZED_FUNCTIONS = ["denoise", "denoise_cond", "decode_image"] as const;
+export type SizedFunction = (typeof SIZED_FUNCTIONS)[number];
+
+/** An image size the library is compiled for, and the names of its functions. */
+export interface ImageSize {
+  width: number;
+  height: number;
+  latent: { height: number; width: number };
+  /**
+   * denoise(latents, timestep, text_embeds[uncond, cond], guidance_scale) → guided noise
+   * prediction; denoise_cond(latents, timestep, text_embeds) → noise prediction without guidance;
+   * decode_image(latents) → RGBA8 pixels packed in 32-bit words.
+   */
+  functions: Record<SizedFunction, string>;
+}
+
+/** "512x768": how options, embeds and the CLI name a size. */
+export function sizeName(size: { width: number; height: number }): string {
+  return `${size.width}x${size.height}`;
+}
+
+/** The manifest's entry for a size name; undefined: the default (first) size. */
+export function findSize(manifest: Manifest, name?: string): ImageSize {
+  const sizes = manifest.sizes;
+  const found = name === undefined ? sizes[0] : sizes.find((s) => sizeName(s) === name);
+  if (found === undefined) {
+    throw new RangeError(
+      `generate: this model is compiled for ${sizes.map(sizeName).join(", ")}, not ${name}`,
+    );
+  }
+  return found;
 }
 
 /**
@@ -52,8 +86,9 @@ export interface Manifest {
   name: string;
   family: string;
   dtype: string;
-  image: { height: number; width: number };
-  latent: { channels: number; height: number; width: number };
+  /** The sizes the library is compiled for; the first is the default. */
+  sizes: ImageSize[];
+  latent_channels: number;
   vae_scaling_factor: number;
   prediction_type: string;
   text: {
@@ -66,12 +101,8 @@ export interface Manifest {
   /** The diffusers scheduler_config.json, verbatim. */
   scheduler: SchedulerConfig;
   default_scheduler: SchedulerId;
-  /**
-   * encode_text(input_ids) → text_embeds; denoise(latents, timestep, text_embeds[uncond, cond],
-   * guidance_scale) → guided noise prediction; denoise_cond(latents, timestep, text_embeds) → noise
-   * prediction without guidance; decode_image(latents) → RGBA8 pixels packed in 32-bit words.
-   */
-  functions: Record<FunctionName, FunctionSig> & Record<string, FunctionSig>;
+  /** Every compiled function by name: encode_text(input_ids) → text_embeds, and each size's. */
+  functions: Record<string, FunctionSig>;
   /** Weight groups: the parameter names each function takes, in order. */
   params: Record<string, string[]>;
   library: FileRef;
@@ -90,9 +121,6 @@ export interface Manifest {
   /** `variants`: only in a site's copy of a manifest, written by the plugin. */
   extra: { variants?: Variant[] } & Record<string, unknown>;
 }
-
-export const FUNCTION_NAMES = ["encode_text", "denoise", "denoise_cond", "decode_image"] as const;
-export type FunctionName = (typeof FUNCTION_NAMES)[number];
 
 export class ManifestError extends Error {
   override name = "ManifestError";
@@ -165,12 +193,27 @@ const variant = shape<Variant>({ path: str, dtype: str, features: list(str) });
 const schedulerId: Check<SchedulerId> = (v, p) =>
   typeof v === "string" && isSchedulerId(v) ? v : fail(p, "a websd scheduler id", v);
 
+const imageSize = shape<ImageSize>({
+  width: count,
+  height: count,
+  latent: shape({ height: count, width: count }),
+  functions: shape<Record<SizedFunction, string>>({
+    denoise: str,
+    denoise_cond: str,
+    decode_image: str,
+  }),
+});
+
 const body = shape<Omit<Manifest, "format" | "format_version">>({
   name: str,
   family: str,
   dtype: str,
-  image: shape({ height: count, width: count }),
-  latent: shape({ channels: count, height: count, width: count }),
+  sizes: (v, p) => {
+    const sizes = list(imageSize)(v, p);
+    if (sizes.length === 0) fail(p, "a non-empty array", v);
+    return sizes;
+  },
+  latent_channels: count,
   vae_scaling_factor: num,
   prediction_type: str,
   text: shape({
@@ -182,13 +225,7 @@ const body = shape<Omit<Manifest, "format" | "format_version">>({
   }),
   scheduler: obj,
   default_scheduler: schedulerId,
-  functions: (v, p) => {
-    const functions = record(functionSig)(v, p);
-    for (const name of FUNCTION_NAMES) {
-      if (!(name in functions)) fail(`${p}.${name}`, "a function signature", undefined);
-    }
-    return functions as Manifest["functions"];
-  },
+  functions: record(functionSig),
   params: record(list(str)),
   library: fileRef,
   weights: (v, p) => {
@@ -233,7 +270,15 @@ export function parseManifest(json: unknown): Manifest {
         "with the same websd version",
     );
   }
-  return { ...body(o, ""), format: MANIFEST_FORMAT, format_version: MANIFEST_FORMAT_VERSION };
+  const manifest = body(o, "");
+  const named = [
+    "encode_text",
+    ...manifest.sizes.flatMap((size) => SIZED_FUNCTIONS.map((kind) => size.functions[kind])),
+  ];
+  for (const name of named) {
+    if (!(name in manifest.functions)) fail(`functions.${name}`, "a function signature", undefined);
+  }
+  return { ...manifest, format: MANIFEST_FORMAT, format_version: MANIFEST_FORMAT_VERSION };
 }
 
 /** Absolute URLs of everything the runtime fetches for a model. */

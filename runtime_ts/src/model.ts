@@ -19,7 +19,7 @@ import {
   type VirtualMachine,
 } from "@mlc-ai/web-runtime";
 import { WebsdError } from "./errors";
-import type { ArtifactUrls, FunctionName, Manifest, TensorSpec } from "./manifest";
+import type { ArtifactUrls, Manifest, TensorSpec } from "./manifest";
 import type { ModelStore } from "./store";
 
 export type HostArray = Float32Array | Int32Array;
@@ -31,6 +31,8 @@ export interface DeviceTensor {
 
 export class Model {
   private gpuError: string | undefined;
+  /** The function whose activations the VM's storage pool holds. */
+  private pooledFor: string | undefined;
 
   private constructor(
     private readonly manifest: Manifest,
@@ -38,6 +40,7 @@ export class Model {
     private readonly device: DLDevice,
     private readonly functions: Map<string, PackedFunc>,
     private readonly params: Map<string, TVMObject>,
+    private readonly emptyPool: PackedFunc,
   ) {}
 
   /**
@@ -80,7 +83,10 @@ export class Model {
       for (const [group, names] of Object.entries(manifest.params)) {
         params.set(group, tvm.detachFromCurrentScope(tvm.getParamsFromCacheByName(names)));
       }
-      const model = new Model(manifest, tvm, device, functions, params);
+      const emptyPool = tvm.detachFromCurrentScope(
+        tvm.getGlobalFunc("vm.builtin.memory_manager.clear"),
+      );
+      const model = new Model(manifest, tvm, device, functions, params, emptyPool);
       gpu.addEventListener("uncapturederror", (event) => {
         model.gpuError ??= event.error.message;
       });
@@ -91,18 +97,27 @@ export class Model {
   }
 
   /** Uploads `data` as input `index` of `name`, to pass to several calls; dispose it after. */
-  upload(name: FunctionName, index: number, data: HostArray): DeviceTensor {
+  upload(name: string, index: number, data: HostArray): DeviceTensor {
     return this.tvm.withNewScope(() =>
       this.tvm.detachFromCurrentScope(this.toDevice(this.inputSpec(name, index), data)),
     );
   }
 
   /** Calls `name` and returns its output on the host. */
-  async run(name: FunctionName, inputs: readonly (HostArray | DeviceTensor)[]): Promise<HostArray> {
+  async run(name: string, inputs: readonly (HostArray | DeviceTensor)[]): Promise<HostArray> {
     const fn = this.functions.get(name);
-    const params = this.params.get(this.manifest.functions[name].params);
+    const group = this.manifest.functions[name]?.params;
+    const params = group === undefined ? undefined : this.params.get(group);
     if (fn === undefined || params === undefined) {
       throw new Error(`the model library has no function ${name} or its weights`);
+    }
+    // The VM keeps every storage it allocated, for reuse by size. A generation calls each
+    // function in a run (text encoder, UNet loop, VAE), so the pool is emptied when the
+    // function changes: only one function's activations are on the GPU at a time, which is
+    // the peak the manifest reports (compiler/memory.py), and repeated calls reuse theirs.
+    if (this.pooledFor !== name) {
+      this.emptyPool();
+      this.pooledFor = name;
     }
     this.tvm.beginScope();
     try {
@@ -124,12 +139,13 @@ export class Model {
   }
 
   dispose(): void {
-    for (const object of [...this.functions.values(), ...this.params.values()]) object.dispose();
+    const objects = [...this.functions.values(), ...this.params.values(), this.emptyPool];
+    for (const object of objects) object.dispose();
     this.tvm.dispose();
   }
 
-  private inputSpec(name: FunctionName, index: number): TensorSpec {
-    const spec = this.manifest.functions[name].inputs[index];
+  private inputSpec(name: string, index: number): TensorSpec {
+    const spec = this.manifest.functions[name]?.inputs[index];
     if (spec === undefined) throw new Error(`${name} has no input ${index}`);
     return spec;
   }

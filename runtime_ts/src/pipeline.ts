@@ -6,7 +6,7 @@
 
 import { throwIfAborted, WebsdError } from "./errors";
 import { f32 } from "./f32";
-import type { Manifest } from "./manifest";
+import { findSize, type ImageSize, type Manifest } from "./manifest";
 import type { DeviceTensor, HostArray, Model } from "./model";
 import { TorchGenerator } from "./rng";
 import { createScheduler, isSchedulerId, type SchedulerId } from "./schedulers";
@@ -21,6 +21,8 @@ export interface GenerateRequest {
   /** Classifier-free guidance scale; 1 or less runs the UNet on the prompt alone. */
   guidance: number;
   scheduler: SchedulerId;
+  /** One of the manifest's sizes, as "512x768". */
+  size: string;
   /** Decode a preview image every this many steps; 0 for none. */
   previewEvery: number;
 }
@@ -82,6 +84,8 @@ export class Pipeline {
     signal?: AbortSignal,
   ): Promise<GeneratedImage> {
     checkRequest(request);
+    const size = findSize(this.manifest, request.size);
+    const { functions } = size;
     throwIfAborted(signal);
     const textStart = performance.now();
     const cond = this.tokenizer.encode(request.prompt);
@@ -94,16 +98,17 @@ export class Pipeline {
       const both = new Float32Array(uncondEmbeds.length + condEmbeds.length);
       both.set(uncondEmbeds);
       both.set(condEmbeds, uncondEmbeds.length);
-      text = this.model.upload("denoise", 2, both);
+      text = this.model.upload(functions.denoise, 2, both);
     } else {
-      text = this.model.upload("denoise_cond", 2, condEmbeds);
+      text = this.model.upload(functions.denoise_cond, 2, condEmbeds);
     }
     const textMs = performance.now() - textStart;
 
     try {
       const scheduler = createScheduler(request.scheduler, this.manifest.scheduler);
       scheduler.setTimesteps(request.steps);
-      const { channels, height, width } = this.manifest.latent;
+      const channels = this.manifest.latent_channels;
+      const { height, width } = size.latent;
       const generator = new TorchGenerator(request.seed);
       // torch: randn(...) * init_noise_sigma, a float32 product (storing it rounds it once).
       const sigma = f32(scheduler.initNoiseSigma);
@@ -117,7 +122,7 @@ export class Pipeline {
         const input = scheduler.scaleModelInput(latents, t);
         const timestep = new Float32Array([t]);
         const noise = await this.model.run(
-          guided ? "denoise" : "denoise_cond",
+          guided ? functions.denoise : functions.denoise_cond,
           guided ? [input, timestep, text, guidance] : [input, timestep, text],
         );
         latents = scheduler.step(noise as Float32Array, t, latents, generator);
@@ -125,12 +130,12 @@ export class Pipeline {
         onEvent({ kind: "step", step: i + 1, steps, ms: stepMs[i] as number });
         if (request.previewEvery > 0 && (i + 1) % request.previewEvery === 0 && i + 1 < steps) {
           throwIfAborted(signal);
-          onEvent({ kind: "preview", step: i + 1, steps, image: await this.decode(latents) });
+          onEvent({ kind: "preview", step: i + 1, steps, image: await this.decode(latents, size) });
         }
       }
       throwIfAborted(signal);
       const vaeStart = performance.now();
-      const image = await this.decode(latents);
+      const image = await this.decode(latents, size);
       return {
         ...image,
         seed: request.seed,
@@ -143,9 +148,9 @@ export class Pipeline {
   }
 
   /** decode_image gives one 32-bit word per pixel holding R, G, B, A bytes in memory order. */
-  private async decode(latents: Float32Array): Promise<RgbaImage> {
-    const packed: HostArray = await this.model.run("decode_image", [latents]);
-    const { height, width } = this.manifest.image;
+  private async decode(latents: Float32Array, size: ImageSize): Promise<RgbaImage> {
+    const packed: HostArray = await this.model.run(size.functions.decode_image, [latents]);
+    const { height, width } = size;
     if (packed.length !== height * width) {
       throw new WebsdError(
         "gpu",

@@ -24,6 +24,7 @@ import {
 import { type ErrorCode, isAbort, WebsdError } from "./errors";
 import type { GeneratedImage, RgbaImage } from "./pipeline";
 import { MAX_STEPS } from "./pipeline";
+import { sizeName } from "./manifest";
 import { encodePng } from "./png";
 import { isSchedulerId, SCHEDULER_IDS, type SchedulerId } from "./schedulers";
 
@@ -53,6 +54,8 @@ interface EmbedConfig {
   steps?: number;
   guidance?: number;
   scheduler?: string;
+  /** A size the model is compiled for, "512x768"; the plugin checks it. */
+  size?: string;
 }
 
 const TEMPLATE = `
@@ -81,6 +84,9 @@ const TEMPLATE = `
         <select name="scheduler">${SCHEDULER_IDS.map(
           (id) => `<option value="${id}">${SCHEDULER_LABELS[id]}</option>`,
         ).join("")}</select>
+      </label>
+      <label class="websd-field" hidden>Size
+        <select name="size"></select>
       </label>
     </div>
     <div class="websd-actions">
@@ -200,7 +206,9 @@ export class WebsdPlayground extends HTMLElement {
       this.info ??= await loadModelInfo(this.modelUrl());
       const { info, adapter, fallback } = await checkSupport(this.info);
       const { manifest } = info;
-      const size = `${manifest.image.width}×${manifest.image.height}`;
+      const sizes = manifest.sizes.map((s) => `${s.width}×${s.height}`);
+      const size = sizes.length === 1 ? sizes[0] : `${sizes.length} sizes`;
+      this.offerSizes(info);
       const download = (await isCached(info).catch(() => false))
         ? "weights cached"
         : `${megabytes(manifest.library.bytes + manifest.weights.bytes)} to download`;
@@ -217,6 +225,20 @@ export class WebsdPlayground extends HTMLElement {
       this.fail(error);
       return undefined;
     }
+  }
+
+  /** The size picker lists the compiled sizes; shown only where there is a choice. */
+  private offerSizes(info: ModelInfo): void {
+    const select = this.control<HTMLSelectElement>("size");
+    if (select.options.length > 0) return;
+    for (const size of info.manifest.sizes) {
+      select.add(new Option(`${size.width} × ${size.height}`, sizeName(size)));
+    }
+    const wanted = this.embedConfig().size;
+    if (wanted !== undefined && info.manifest.sizes.some((s) => sizeName(s) === wanted)) {
+      select.value = wanted;
+    }
+    (select.parentElement as HTMLElement).hidden = info.manifest.sizes.length < 2;
   }
 
   private readOptions(): GenerateOptions | undefined {
@@ -238,6 +260,7 @@ export class WebsdPlayground extends HTMLElement {
     const steps = number("steps", true, 1, MAX_STEPS);
     const guidance = number("guidance", false, 0, 50);
     if (seed === undefined || steps === undefined || guidance === undefined) return undefined;
+    const size = this.control<HTMLSelectElement>("size").value;
     return {
       prompt: this.control<HTMLTextAreaElement>("prompt").value,
       negativePrompt: this.control("negativePrompt").value,
@@ -245,6 +268,7 @@ export class WebsdPlayground extends HTMLElement {
       steps,
       guidance,
       scheduler: this.control<HTMLSelectElement>("scheduler").value as SchedulerId,
+      ...(size === "" ? {} : { size }),
     };
   }
 
@@ -356,6 +380,7 @@ export class WebsdPlayground extends HTMLElement {
       steps: options.steps,
       guidance: options.guidance,
       scheduler: options.scheduler,
+      size: `${image.width}x${image.height}`,
       model,
     };
     const text = Object.entries(parameters)
