@@ -49,7 +49,7 @@ def build_key(spec: ModelSpec, options: BuildOptions, name: str) -> str:
         {
             "name": name,
             "model": tree_digest(spec.folder, files),
-            "options": dataclasses.asdict(options),
+            "options": dataclasses.asdict(options) | {"dtype": spec.dtype},
             "websd": __version__,
             "tvm": version("apache-tvm"),
             "compiler": _compiler_digest(),

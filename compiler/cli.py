@@ -25,7 +25,11 @@ def _image_size(text: str) -> ImageSize:
 
 
 def _add_build_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dtype", default="float32", choices=DTYPES)
+    parser.add_argument(
+        "--dtype",
+        choices=DTYPES,
+        help="float16 (the default for full-size models) or float32 (the default for small ones)",
+    )
     parser.add_argument(
         "--size",
         dest="sizes",

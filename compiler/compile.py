@@ -94,7 +94,7 @@ def compile_model(
 
     with report.stage("import"):
         model = assemble(spec, progress=report)
-    if options.dtype == "float16":
+    if spec.dtype == "float16":
         with report.stage("float16"):
             model = to_float16(model)
     module = prepare(model.module)
@@ -120,7 +120,7 @@ def compile_model(
     manifest = Manifest(
         name=name,
         family=spec.family,
-        dtype=options.dtype,
+        dtype=spec.dtype,
         sizes=_sizes(spec),
         latent_channels=spec.latent_channels,
         vae_scaling_factor=spec.vae_scaling_factor,
@@ -138,7 +138,7 @@ def compile_model(
         weights=weights,
         tokenizer="tokenizer.json",
         webgpu={
-            "features": ["shader-f16"] if options.dtype == "float16" else [],
+            "features": ["shader-f16"] if spec.dtype == "float16" else [],
             "limits": memory.limits(),
             "largest_binding_bytes": memory.largest_binding_bytes,
             "largest_buffer_bytes": memory.largest_buffer_bytes,

@@ -19,6 +19,7 @@ SCHEDULERS = ("dpm++2m", "euler", "euler-a", "ddim", "lcm")
 DEFAULT_SCHEDULER = "dpm++2m"
 DTYPES = ("float32", "float16")
 MAX_IMAGE_SIDE = 1024
+FULL_SIZE_SIDE = 512
 _PARTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
 _PIPELINE_CLASS = "StableDiffusionPipeline"
 # What a hub download fetches: configs, tokenizer and safetensors weights, nothing else.
@@ -63,13 +64,14 @@ _SIZE = re.compile(r"(\d+)\s*[xX×]\s*(\d+)")
 class BuildOptions:
     """Choices that change the compiled artifacts (and so the cache key)."""
 
-    dtype: str = "float32"
+    dtype: str | None = None
+    """None: float16 for full-size models (`ModelSpec.dtype`), float32 for small ones."""
     sizes: tuple[ImageSize, ...] = ()
     """The image sizes to compile, the first being the default; none: the model's own."""
     shard_mb: int = 24
 
     def __post_init__(self) -> None:
-        if self.dtype not in DTYPES:
+        if self.dtype is not None and self.dtype not in DTYPES:
             raise OptionError(f"unknown dtype {self.dtype!r}: use one of {', '.join(DTYPES)}")
         if len(set(self.sizes)) != len(self.sizes):
             names = ", ".join(size.name for size in self.sizes)
@@ -84,6 +86,10 @@ class ModelSpec:
 
     folder: Path
     family: str
+    dtype: str
+    """The build's precision: as asked, or float16 for a model whose own image is at least
+    FULL_SIZE_SIDE pixels (every Stable Diffusion checkpoint), float32 below (test models and
+    the shapes model, where fp32 costs little and runs on every adapter)."""
     sizes: tuple[ImageSize, ...]
     """The first is the default."""
     latent_channels: int
@@ -202,6 +208,7 @@ def read_spec(folder: Path, options: BuildOptions) -> ModelSpec:
     return ModelSpec(
         folder=folder,
         family="sd2" if unet.get("use_linear_projection") else "sd1",
+        dtype=options.dtype or ("float16" if default_side >= FULL_SIZE_SIDE else "float32"),
         sizes=_image_sizes(options.sizes, default_side, multiple),
         latent_channels=int(unet["in_channels"]),
         vae_scale=vae_scale,

@@ -17,9 +17,10 @@ class ModelConfig(base.Config):
     name = c.Type(str)
     source = c.Optional(c.Type(str))
     """A diffusers pipeline folder (relative to mkdocs.yml) or a hub id; `shapes` needs none."""
-    dtype = c.Choice(DTYPES, default="float32")
+    dtype = c.Optional(c.Choice(DTYPES))
+    """Unset: float16 for full-size models (a native image of 512 px or more), else float32."""
     fallback_float32 = c.Type(bool, default=False)
-    """With dtype float16: also publish a float32 build, for browsers without shader-f16."""
+    """For a float16 model: also publish a float32 build, for browsers without shader-f16."""
     sizes = c.ListOfItems(c.Type(str), default=[])
     """Image sizes to compile, as WIDTHxHEIGHT (`512x768`), the first the default; a
     playground offers each. Empty: the model's own size."""
@@ -41,13 +42,13 @@ class ModelConfig(base.Config):
                 BuildOptions(sizes=self.image_sizes())
             except OptionError as error:
                 failed.append(("sizes", base.ValidationError(str(error))))
-        if not failed and self.fallback_float32 and self.dtype != "float16":
+        if not failed and self.fallback_float32 and self.dtype == "float32":
             failed.append(
                 (
                     "fallback_float32",
                     base.ValidationError(
-                        "a float32 fallback is for dtype: float16 models; this one is "
-                        f"{self.dtype}, which runs on every WebGPU adapter: remove fallback_float32"
+                        "a float32 fallback is for float16 models; this one is float32, which "
+                        "runs on every WebGPU adapter: remove fallback_float32"
                     ),
                 )
             )

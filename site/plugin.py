@@ -83,8 +83,13 @@ class WebsdPlugin(BasePlugin[WebsdConfig]):
             cache_dir = base / cache_dir
         build = self._build(model, source, model.dtype, cache_dir)
         fallback = None
-        if model.fallback_float32:
+        if model.fallback_float32 and build.manifest["dtype"] == "float16":
             fallback = self._build(model, source, "float32", cache_dir, " (float32 fallback)")
+        elif model.fallback_float32:
+            log.info(
+                f"websd model {model.name!r}: small models build in float32, which runs on every "
+                "WebGPU adapter; fallback_float32 has nothing to add"
+            )
         playground = {
             "prompt": model.prompt,
             "steps": model.steps,
@@ -107,7 +112,7 @@ class WebsdPlugin(BasePlugin[WebsdConfig]):
         self,
         model: ModelConfig,
         source: str,
-        dtype: str,
+        dtype: str | None,
         cache_dir: Path | None,
         label: str = "",
     ) -> Build:

@@ -34,6 +34,12 @@ def tiny_sd2(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def sd15(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """SD 1.5 at full size, from its published configs, with random weights (4 GB on disk)."""
+    return _saved_pipeline("sd15", tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
 def tiny_sd1_build(tiny_sd1: Path, tmp_path_factory: pytest.TempPathFactory):
     from websd.build import build_model
     from websd.progress import Reporter

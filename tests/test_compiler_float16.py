@@ -45,3 +45,61 @@ def test_image_is_close_to_float32(tiny_sd1_fp16, tiny_sd1_build):
     mse = float(((full - half) ** 2).mean())
     psnr = 10 * np.log10(255**2 / max(mse, 1e-12))
     assert psnr >= 30, f"PSNR {psnr:.1f} dB"
+
+
+@pytest.mark.parametrize(
+    ("sample_size", "asked", "chosen"),
+    [
+        (8, None, "float32"),  # tiny-sd1's own 64 px
+        (64, None, "float16"),  # SD 1.5's 512 px
+        (64, "float32", "float32"),
+    ],
+)
+def test_full_size_models_default_to_float16(tiny_sd1, tmp_path, sample_size, asked, chosen):
+    import json
+    import shutil
+
+    from websd.spec import BuildOptions, read_spec
+
+    folder = shutil.copytree(tiny_sd1, tmp_path / "model")
+    config = json.loads((folder / "unet" / "config.json").read_text())
+    (folder / "unet" / "config.json").write_text(json.dumps(config | {"sample_size": sample_size}))
+    assert read_spec(folder, BuildOptions(dtype=asked)).dtype == chosen
+
+
+@pytest.mark.slow
+def test_sd15_unet_in_float16_is_within_1e_2_of_pytorch_float32(sd15):
+    """The full-size SD 1.5 UNet (random weights), float16 as the native runner compiles it,
+    against PyTorch in float32: one call at 256×256 (the smallest size a build takes), the
+    relative L2 error of the noise prediction."""
+    import torch
+    import tvm
+    from diffusers import UNet2DConditionModel
+    from tvm import relax
+
+    from websd.assemble import assemble
+    from websd.passes.mixed_precision import to_float16
+    from websd.passes.pipeline import lowering, prepare
+    from websd.spec import BuildOptions, ImageSize, read_spec
+    from websd.targets import NATIVE_CPU, target
+
+    spec = read_spec(sd15, BuildOptions(dtype="float16", sizes=(ImageSize(256, 256),)))
+    model = to_float16(assemble(spec, lambda _: None))
+    name = "denoise_cond_256x256"
+    cpu = target(NATIVE_CPU)
+    module = prepare(tvm.IRModule({name: model.module[name]}))
+    vm = relax.VirtualMachine(relax.build(module, cpu, relax_pipeline=lowering(cpu)), tvm.cpu())
+
+    generator = torch.Generator().manual_seed(0)
+    latents = torch.randn(1, 4, 32, 32, generator=generator)
+    timestep = torch.tensor([500.0])
+    text = torch.randn(1, 77, 768, generator=generator)
+    weights = [tvm.runtime.tensor(model.weights[p]) for p in model.param_names[model.groups[name]]]
+    inputs = [tvm.runtime.tensor(x.numpy()) for x in (latents, timestep, text)]
+    ours = vm[name](*inputs, weights).numpy()
+    with torch.no_grad():
+        unet = UNet2DConditionModel.from_pretrained(sd15 / "unet")
+        reference = unet(latents, timestep, text).sample.numpy()
+    error = np.linalg.norm(ours - reference) / np.linalg.norm(reference)
+    print(f"relative error {error:.2e}")
+    assert error <= 1e-2

@@ -71,7 +71,7 @@ def test_manifest_records_the_needs(tiny_sd1_build) -> None:
 
 
 @pytest.mark.slow
-def test_sd15_float16_at_512_fits_webgpu_default_limits(tmp_path: Path) -> None:
+def test_sd15_float16_at_512_fits_webgpu_default_limits(sd15: Path) -> None:
     """Import, float16 and WebGPU lowering of the full-size model (random weights): no link,
     no native build. Every binding within 128 MiB and every buffer within 256 MiB."""
     import tvm
@@ -81,11 +81,8 @@ def test_sd15_float16_at_512_fits_webgpu_default_limits(tmp_path: Path) -> None:
     from websd.passes.mixed_precision import float16_module
     from websd.passes.pipeline import prepare
     from websd.spec import BuildOptions, read_spec, resolve_source
-    from websd.testing.configs import SD15
-    from websd.testing.pipelines import save_random_pipeline
 
-    folder = save_random_pipeline(SD15, tmp_path / "sd15")
-    model = assemble(read_spec(resolve_source(folder), BuildOptions(dtype="float16")), print)
+    model = assemble(read_spec(resolve_source(sd15), BuildOptions(dtype="float16")), print)
     model.weights.clear()  # sizes are all in the module: no weight is converted or kept
     module = float16_module(model)
     casts = {group: module[f"{f}_transform_params"] for f, group in model.groups.items()}

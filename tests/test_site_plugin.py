@@ -135,11 +135,12 @@ def test_fallback_follows_weights_url_and_is_named_in_the_size_warning(
 
 
 def test_fallback_of_a_float32_model_is_a_config_error(tmp_path, caplog):
-    yaml = "      models:\n        - name: mine\n          fallback_float32: true\n"
+    yaml = "      models:\n        - name: mine\n          dtype: float32\n"
+    yaml += "          fallback_float32: true\n"
     folder = _site_with(tmp_path, yaml)
     with pytest.raises(Abort):
         build_site(folder)
-    assert "a float32 fallback is for dtype: float16 models" in caplog.text
+    assert "a float32 fallback is for float16 models" in caplog.text
     assert not (folder / "public").exists()
 
 

@@ -14,6 +14,9 @@ import numpy as np
 import tvm
 from tvm import relax
 
+# LazyTransformParams reads `relax.op.vm` without importing it (TVM 0.27).
+from tvm.relax.op import vm as _  # noqa: F401
+
 from ..assemble import AssembledModel
 from ..targets import NATIVE_CPU, target
 from .narrow_float16 import NarrowToFloat16
@@ -42,19 +45,43 @@ def float16_module(model: AssembledModel, accumulate: str = "float32") -> tvm.IR
 def to_float16(model: AssembledModel, accumulate: str = "float32") -> AssembledModel:
     """`float16_module`, with the weight casts run here, once, on the CPU."""
     module = float16_module(model, accumulate)
-    transforms = tvm.IRModule(
-        {f + _TRANSFORM_SUFFIX: module[f + _TRANSFORM_SUFFIX] for f in model.groups}
-    )
-    vm = relax.VirtualMachine(relax.build(transforms, target=target(NATIVE_CPU)), tvm.cpu())
-
     result = AssembledModel(tvm.IRModule(), kinds=model.kinds)
     for function, group in model.groups.items():
-        inputs = [tvm.runtime.tensor(model.weights[p]) for p in model.param_names[group]]
-        outputs = [t.numpy() for t in vm[function + _TRANSFORM_SUFFIX](inputs)]
+        weights = [model.weights[p] for p in model.param_names[group]]
+        outputs = _run_lazily(module[function + _TRANSFORM_SUFFIX], weights)
         names = [_content_name(group, array) for array in outputs]
-        result.weights.update(zip(names, outputs, strict=True))
         shared = next((g for g, ns in result.param_names.items() if ns == names), None)
+        if shared is None:  # a sibling's identical weights are kept once
+            result.weights.update(zip(names, outputs, strict=True))
         result.groups[function] = shared or function
         result.param_names.setdefault(shared or function, names)
         result.module[function] = module[function]
     return result
+
+
+def _run_lazily(transform: relax.Function, weights: list[np.ndarray]) -> list[np.ndarray]:
+    """Run a weight transform one weight at a time (Relax's LazyTransformParams): each input
+    reaches TVM when first read and is freed after its last use, and each output is taken
+    when made. Run whole, a full-size UNet's transform held a TVM copy of every fp32 weight
+    and every fp32 intermediate at once, gigabytes over the weights themselves."""
+    lazy = tvm.transform.Sequential(
+        [
+            relax.transform.ToNonDataflow(),
+            relax.transform.RemovePurityChecking(),
+            relax.transform.LazyTransformParams(_GET, _SET),
+        ]
+    )(tvm.IRModule({_LAZY: transform.with_attr("global_symbol", _LAZY)}))
+    outputs: dict[int, np.ndarray] = {}
+    tvm.register_global_func(_GET, lambda i: tvm.runtime.tensor(weights[i]), override=True)
+    tvm.register_global_func(
+        _SET, lambda i, value: outputs.__setitem__(i, value.numpy()), override=True
+    )
+    # The naive allocator frees each intermediate when it dies; the pool would keep them.
+    executable = relax.build(lazy, target=target(NATIVE_CPU))
+    relax.VirtualMachine(executable, tvm.cpu(), memory_cfg="naive")[_LAZY]()
+    return [outputs[i] for i in range(len(outputs))]
+
+
+_LAZY = "lazy_transform_params"  # the pass rewrites functions named *transform_params
+_GET = "websd.float16.get_weight"
+_SET = "websd.float16.set_weight"
