@@ -52,10 +52,11 @@ def _options(args: argparse.Namespace) -> BuildOptions:
 
 def _build(args: argparse.Namespace) -> None:
     from .build import build_model
+    from .manifest import size_names
 
     result = build_model(args.model or _default_model(), Path(args.out), _options(args))
     manifest = result.manifest
-    sizes = ", ".join(f"{size['width']}x{size['height']}" for size in manifest["sizes"])
+    sizes = ", ".join(size_names(manifest))
     print(
         f"{result.folder}: {sizes} "
         f"{manifest['dtype']}, library {manifest['library']['bytes']} bytes, weights "

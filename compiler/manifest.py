@@ -62,6 +62,11 @@ class Manifest:
         return path
 
 
+def size_names(manifest: dict[str, Any]) -> list[str]:
+    """The manifest's image sizes as `WIDTHxHEIGHT` (`ImageSize.name`), the default first."""
+    return [f"{size['width']}x{size['height']}" for size in manifest["sizes"]]
+
+
 def read_manifest(folder: Path) -> dict[str, Any]:
     """Read and check a manifest; the dict form is what the native runner and plugin consume."""
     path = Path(folder) / MANIFEST_NAME

@@ -20,7 +20,7 @@ from tvm.contrib import tvmjs
 
 from .build import NATIVE_LIBRARY
 from .errors import OptionError
-from .manifest import read_manifest
+from .manifest import read_manifest, size_names
 from .schedulers import diffusers_scheduler
 from .spec import ImageSize
 from .tokenizer import encode_prompt
@@ -63,14 +63,13 @@ class NativeModel:
 
     def size(self, size: ImageSize | None) -> dict[str, Any]:
         """The manifest's entry for `size`; None: the default (first) size."""
-        sizes = self.manifest["sizes"]
+        sizes = dict(zip(size_names(self.manifest), self.manifest["sizes"], strict=True))
         if size is None:
-            return sizes[0]
-        for entry in sizes:
-            if (entry["width"], entry["height"]) == (size.width, size.height):
-                return entry
-        built = ", ".join(f"{e['width']}x{e['height']}" for e in sizes)
-        raise OptionError(f"{self.folder} is not built for {size.name}, only for {built}")
+            return self.manifest["sizes"][0]
+        if size.name not in sizes:
+            built = ", ".join(sizes)
+            raise OptionError(f"{self.folder} is not built for {size.name}, only for {built}")
+        return sizes[size.name]
 
     def encode_text(self, prompt: str) -> tuple[np.ndarray, bool]:
         ids, truncated = encode_prompt(self.tokenizer, self.manifest["text"], prompt)

@@ -22,6 +22,7 @@ from mkdocs.utils import get_relative_url
 
 from websd.build import build_model
 from websd.errors import OptionError, WebsdError
+from websd.manifest import size_names
 from websd.models import default_model
 from websd.models.shapes import GUIDANCE as SHAPES_GUIDANCE
 from websd.progress import Reporter
@@ -200,7 +201,7 @@ def _check_size(embed: Embed, model: PublishedModel, where: str) -> None:
     """An embed's `size` must be one its model is compiled for (the playground offers those)."""
     if "size" not in embed.options:
         return
-    built = [f"{s['width']}x{s['height']}" for s in model.build.manifest["sizes"]]
+    built = size_names(model.build.manifest)
     try:
         size = ImageSize.parse(embed.options["size"]).name
     except OptionError as error:
