@@ -47,6 +47,45 @@ def test_image_is_close_to_float32(tiny_sd1_fp16, tiny_sd1_build):
     assert psnr >= 30, f"PSNR {psnr:.1f} dB"
 
 
+def test_float16_keeps_the_text_encoders_causal_attention(tiny_sd1):
+    """ToMixedPrecision (TVM 0.27) drops attention attributes; the text encoder's causal mask
+    must survive it, or each token attends to the ones after it."""
+    import re
+
+    from websd.assemble import assemble
+    from websd.passes.mixed_precision import float16_module
+    from websd.spec import BuildOptions, read_spec
+
+    model = assemble(read_spec(tiny_sd1, BuildOptions(dtype="float16")), lambda _: None)
+    script = float16_module(model)["encode_text"].script()
+    masks = re.findall(r"R\.nn\.attention\(.*causal_mask=([^,)]*)", script)
+    assert masks and set(masks) == {'"TopLeft"'}, masks
+
+
+def test_shapes_model_in_float16_is_within_30_db_of_float32():
+    """The whole pipeline (text encoder, UNet loop, VAE) of the trained default model, built
+    both ways, native runner, same prompts and seeds: PSNR over all images."""
+    from websd.build import build_model
+    from websd.models.shapes import pipeline_path, quality
+    from websd.native import NativeModel
+    from websd.spec import BuildOptions
+
+    builds = [build_model(pipeline_path(), options=BuildOptions(dtype=d)) for d in DTYPES]
+    assert [b.manifest["dtype"] for b in builds] == list(DTYPES)
+    full, half = (NativeModel(b.folder) for b in builds)
+    errors = []
+    for seed, prompt in enumerate(quality.prompts(6, 2)):
+        args = {"prompt": prompt.text, "seed": seed, "steps": quality.STEPS}
+        expected = full.generate(**args).rgba[..., :3].astype(float)
+        errors.append((half.generate(**args).rgba[..., :3].astype(float) - expected) ** 2)
+    psnr = 10 * np.log10(255**2 / max(float(np.mean(errors)), 1e-12))
+    print(f"shapes model, float16 against float32: PSNR {psnr:.1f} dB")
+    assert psnr >= 30, f"PSNR {psnr:.1f} dB"
+
+
+DTYPES = ("float32", "float16")
+
+
 @pytest.mark.parametrize(
     ("sample_size", "asked", "chosen"),
     [

@@ -24,10 +24,12 @@ class ImageDecoder(torch.nn.Module):
 
     def forward(self, latents: torch.Tensor) -> torch.Tensor:
         image = self.vae.decode(latents / self.scaling_factor, return_dict=False)[0]
-        image = (image / 2 + 0.5).clamp(0, 1)
+        # Clamped after rounding, in int32, which gives the same bytes as diffusers' clamp to
+        # [0, 1] first: ToMixedPrecision (TVM 0.27) fails on a clip of an fp16 tensor.
+        pixels = ((image / 2 + 0.5) * 255).round().to(torch.int32).clamp(0, 255)
         # chunk, not indexing: an index becomes an int64 `take`, which WGSL cannot hold.
-        red, green, blue = (image * 255).round().to(torch.int32).chunk(3, dim=1)
-        return (red + green * 256 + blue * 65536 + _OPAQUE).reshape(image.shape[-2:])
+        red, green, blue = pixels.chunk(3, dim=1)
+        return (red + green * 256 + blue * 65536 + _OPAQUE).reshape(pixels.shape[-2:])
 
 
 def import_image_decoder(vae: torch.nn.Module, latent_hw: tuple[int, int]) -> ImportedPart:

@@ -1,9 +1,12 @@
-"""float16: run GEMMs and convolutions in half precision, and convert the weights at build time.
+"""float16: weights and activations stored in half precision, sums in fp32; weights converted
+at build time.
 
 TVM's importer cannot read an fp16 torch model (FINDINGS.md), so the model is imported in
-fp32, `ToMixedPrecision` rewrites it, and `LiftTransformParams` moves the weight casts into
-`<function>_transform_params`. Those run here, once, on the CPU: the browser downloads
-weights already in the dtype each kernel reads, and never runs a cast per call.
+fp32 and `ToMixedPrecision` rewrites it, with the GEMM, convolution and bias weights declared
+fp16 (as a torch `.half()` model holds them) so that bias adds, residual sums and SiLUs run,
+and store their results, in fp16 too. `LiftTransformParams` moves what is left of weight
+preparation into `<function>_transform_params`. Those run here, once, on the CPU: the browser
+downloads weights already in the dtype each kernel reads, and never runs a cast per call.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from tvm.relax.op import vm as _  # noqa: F401
 
 from ..assemble import AssembledModel
 from ..targets import NATIVE_CPU, target
+from .accumulate_float32 import AccumulateFloat32
+from .keep_attention_attrs import KeepAttentionAttrs
 from .narrow_float16 import NarrowToFloat16
 
 _TRANSFORM_SUFFIX = "_transform_params"
@@ -31,20 +36,50 @@ def _content_name(group: str, array: np.ndarray) -> str:
     return f"{group}.{digest.hexdigest()[:20]}"
 
 
-def float16_module(model: AssembledModel, accumulate: str = "float32") -> tvm.IRModule:
-    """`model`'s functions rewritten for fp16 kernels, each with its weight casts lifted into
-    `<function>_transform_params`; fp32 stays where fp16 would lose accuracy (softmax and
-    normalisations compute in fp32: ToMixedPrecision never converts them), and GEMMs and
-    convolutions accumulate in `accumulate`. Embedding tables and group-norm inputs are stored
-    in fp16 (`narrow_float16`)."""
-    module = relax.transform.ToMixedPrecision(out_dtype=accumulate)(model.module)
+def float16_module(model: AssembledModel) -> tvm.IRModule:
+    """`model`'s functions rewritten for fp16 weights and activations, each with its weight
+    preparation lifted into `<function>_transform_params`. fp32 stays where fp16 would lose
+    accuracy: softmax and normalizations compute in fp32 (ToMixedPrecision never converts
+    them), GEMMs and convolutions accumulate in fp32, and the last layers before each output
+    run in fp32 (`accumulate_float32`)."""
+    mixed = relax.transform.ToMixedPrecision("float16", fp16_input_names=_half_weights(model))
+    module = KeepAttentionAttrs(model.module)(mixed(model.module))
+    module = AccumulateFloat32()(module)
     module = NarrowToFloat16()(module)
     return relax.transform.LiftTransformParams()(module)
 
 
-def to_float16(model: AssembledModel, accumulate: str = "float32") -> AssembledModel:
-    """`float16_module`, with the weight casts run here, once, on the CPU."""
-    module = float16_module(model, accumulate)
+# Weights whose every reader is one of these are declared fp16: the ops then run in fp16.
+_HALF_READERS = {
+    tvm.ir.Op.get(f"relax.{name}")
+    for name in ("nn.conv2d", "matmul", "permute_dims", "reshape", "add")
+}
+
+
+def _half_weights(model: AssembledModel) -> list[str]:
+    """Names of the fp32 weights read only by GEMMs, convolutions, their layout changes and
+    bias adds. The rest stay fp32 parameters: the scale and shift of each normalization (which
+    then computes in fp32: TVM 0.27 lets a normalization follow its inputs' dtype), and the
+    embedding tables (`narrow_float16` stores those in fp16)."""
+    half, kept = set(), set()
+    for function in model.module.functions.values():
+        weights = {
+            v
+            for v in function.params[int(function.attrs["num_input"]) :]
+            if str(v.ty.dtype) == "float32"
+        }
+        for block in function.body.blocks:
+            for binding in block.bindings:
+                value = binding.value
+                for arg in getattr(value, "args", ()):
+                    if arg in weights:
+                        (half if value.op in _HALF_READERS else kept).add(arg.name)
+    return sorted(half - kept)
+
+
+def to_float16(model: AssembledModel) -> AssembledModel:
+    """`float16_module`, with the weight preparation run here, once, on the CPU."""
+    module = float16_module(model)
     result = AssembledModel(tvm.IRModule(), kinds=model.kinds)
     for function, group in model.groups.items():
         weights = [model.weights[p] for p in model.param_names[group]]
@@ -71,8 +106,12 @@ def _run_lazily(transform: relax.Function, weights: list[np.ndarray]) -> list[np
             relax.transform.LazyTransformParams(_GET, _SET),
         ]
     )(tvm.IRModule({_LAZY: transform.with_attr("global_symbol", _LAZY)}))
+    # Weights the function declares fp16 are rounded here, as each is read.
+    dtypes = [str(field.dtype) for field in transform.params[0].ty.fields]
     outputs: dict[int, np.ndarray] = {}
-    tvm.register_global_func(_GET, lambda i: tvm.runtime.tensor(weights[i]), override=True)
+    tvm.register_global_func(
+        _GET, lambda i: tvm.runtime.tensor(weights[i].astype(dtypes[i], copy=False)), override=True
+    )
     tvm.register_global_func(
         _SET, lambda i, value: outputs.__setitem__(i, value.numpy()), override=True
     )
