@@ -39,9 +39,9 @@ def _content_name(group: str, array: np.ndarray) -> str:
 def float16_module(model: AssembledModel) -> tvm.IRModule:
     """`model`'s functions rewritten for fp16 weights and activations, each with its weight
     preparation lifted into `<function>_transform_params`. fp32 stays where fp16 would lose
-    accuracy: softmax and normalizations compute in fp32 (ToMixedPrecision never converts
-    them), GEMMs and convolutions accumulate in fp32, and the last layers before each output
-    run in fp32 (`accumulate_float32`)."""
+    accuracy: softmax computes in fp32 (ToMixedPrecision never converts it), normalizations
+    too (their weights stay fp32), GEMMs and convolutions accumulate in fp32, and the last
+    layers before each output run in fp32 (`accumulate_float32`)."""
     mixed = relax.transform.ToMixedPrecision("float16", fp16_input_names=_half_weights(model))
     module = KeepAttentionAttrs(model.module)(mixed(model.module))
     module = AccumulateFloat32()(module)
