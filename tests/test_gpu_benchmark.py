@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 from types import ModuleType
 
@@ -97,7 +98,7 @@ def tiny_library(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.browser
 @needs_webgpu
 def test_report_on_swiftshader_has_every_section(
-    tiny_library: Path, webgpu_package: Path, tmp_path: Path
+    tiny_library: Path, webgpu_package: Path, tmp_path: Path, tiny_sd1: Path
 ) -> None:
     env = os.environ | {
         "LD_LIBRARY_PATH": str(SWIFTSHADER),  # chromium's libvulkan.so.1
@@ -126,6 +127,14 @@ def test_report_on_swiftshader_has_every_section(
         assert sum(library["kinds_ms"][name].values()) == pytest.approx(
             sum(k["ns"] for k in kernels.values()) / 1e6
         )
+    # benchmarks/kernels.py counts, in the compiled module, the passes this run timed.
+    gpu = _load("gpu")  # before kernels.py, which imports it as a sibling script
+    launches = _load("kernels").launches(tiny_sd1, "float32")
+    for name in FUNCTIONS:
+        timed: Counter[str] = Counter()
+        for kernel, timing in library["functions"][name]["profile"]["kernels"].items():
+            timed[gpu.kernel_kind(kernel)] += timing["calls"]
+        assert timed == launches[name if name == "encode_text" else f"{name}_64x64"], name
     denoise_kinds = library["kinds_ms"]["denoise"]
     assert all(denoise_kinds[kind] > 0 for kind in KINDS)
     assert library["whole_image_ms"] > 20 * library["median_ms"]["denoise"]
