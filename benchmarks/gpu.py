@@ -37,12 +37,12 @@ FUNCTIONS = ("encode_text", "denoise", "decode_image")
 # Kinds of operation, by the op names TVM puts in a fused kernel's name; the first match wins.
 # Softmax is an attention's (CLIP runs attention as matmul, softmax, matmul). A group norm split
 # into a statistics kernel (group_norm_stats) leaves its normalization, (x - mean) · rstd · γ + β,
-# to a fused elementwise kernel whose name starts with those ops.
+# to a fused elementwise kernel whose name starts with those ops (after a cast from fp16).
 KINDS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("attention", re.compile(r"attention|softmax")),
     ("conv2d", re.compile(r"conv2d")),
     ("matmul", re.compile(r"matmul|dense|gemm")),
-    ("norm", re.compile(r"group_norm|layer_norm|rms_norm|^fused_subtract\d*_multiply")),
+    ("norm", re.compile(r"group_norm|layer_norm|rms_norm|^fused_(cast\d*_)?subtract\d*_multiply")),
 )
 OTHER = "elementwise/other"
 TOP_KERNELS = 12

@@ -50,6 +50,8 @@ def _load(name: str) -> ModuleType:
         ("layer_norm4_kernel", "norm"),
         ("group_norm_stats3_kernel", "norm"),
         ("fused_subtract10_multiply35_reshape65_multiply36_add48_silu15_kernel", "norm"),
+        ("fused_cast14_subtract2_multiply5_reshape20_multiply11_add11_silu5_cast21_kernel", "norm"),
+        ("fused_transpose3_transpose4_reshape7_cast2_cast3_kernel", "elementwise/other"),
         ("fused_split5_subtract15_multiply46_add55_kernel", "elementwise/other"),
         (
             "fused_reshape32_reshape34_transpose38_broadcast_to4_reshape35_kernel",
