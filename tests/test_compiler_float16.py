@@ -62,6 +62,30 @@ def test_float16_keeps_the_text_encoders_causal_attention(tiny_sd1):
     assert masks and set(masks) == {'"TopLeft"'}, masks
 
 
+def test_float16_sums_in_fp32_and_rounds_every_result_but_the_last(tiny_sd1):
+    """Every GEMM and convolution accumulates in fp32; its result is only ever read rounded to
+    fp16 (so no fp32 activation is stored), except each function's last one, which the output
+    is computed from in fp32."""
+    import tvm
+
+    from websd.assemble import assemble
+    from websd.passes.mixed_precision import float16_module
+    from websd.spec import BuildOptions, read_spec
+
+    model = assemble(read_spec(tiny_sd1, BuildOptions(dtype="float16")), lambda _: None)
+    module = float16_module(model)
+    accumulating = {tvm.ir.Op.get("relax.nn.conv2d"), tvm.ir.Op.get("relax.matmul")}
+    for name in model.groups:
+        bindings = [b for block in module[name].body.blocks for b in block.bindings]
+        sums = [b.var for b in bindings if getattr(b.value, "op", None) in accumulating]
+        assert {str(v.ty.dtype) for v in sums} == {"float32"}, name
+        for var in sums[:-1]:
+            readers = [b.value for b in bindings if var in getattr(b.value, "args", ())]
+            assert readers and all(
+                r.op.name == "relax.astype" and str(r.attrs.dtype) == "float16" for r in readers
+            ), (name, var)
+
+
 def test_shapes_model_in_float16_is_within_30_db_of_float32():
     """The whole pipeline (text encoder, UNet loop, VAE) of the trained default model, built
     both ways, native runner, same prompts and seeds: PSNR over all images."""
