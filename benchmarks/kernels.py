@@ -1,26 +1,41 @@
-"""Kernel launches per call: how many WebGPU dispatches each compiled function makes, by kind.
+"""Kernel launches and work per call: what each compiled function asks of a GPU, by kind.
 
     python benchmarks/kernels.py [sd15 ...] [--dtype float16]
 
-Counted in the module as `lowering(webgpu)` leaves it (no weight converted, nothing linked).
-tvmjs runs each kernel call as one compute pass, so these are the passes the GPU profile of
-benchmarks/gpu.py times, counted on any machine: a measure of launch overhead and of how
-much fusion there is, with the kinds of benchmarks/gpu.py. Models are random-weight
-pipelines made from the configs in websd.testing.configs.
+Counted in the module as `lowering(webgpu)` leaves it (no weight converted, nothing linked),
+on any machine:
+
+- launches: tvmjs runs each kernel call as one compute pass, so these are the passes the GPU
+  profile of benchmarks/gpu.py times (with its kinds): a measure of launch overhead and of
+  how much fusion there is;
+- work (benchmarks/kernel_work.py): GFLOP, GB read from global memory by load instructions,
+  their ratio (flops per byte: how well the schedules tile) and flops per invocation.
+
+Models are random-weight pipelines made from the configs in websd.testing.configs.
 """
 
 from __future__ import annotations
 
 import argparse
 import tempfile
-from collections import Counter
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from gpu import KINDS, OTHER, kernel_kind
+from kernel_work import NOTHING, KernelWork, kernel_work
 
 
-def launches(folder: Path, dtype: str) -> dict[str, Counter[str]]:
-    """Compiled function name → kernel calls per call of it, by kind."""
+@dataclass
+class FunctionKernels:
+    """One compiled function's kernel calls per call of it, by kind."""
+
+    launches: Counter[str] = field(default_factory=Counter)
+    work: dict[str, KernelWork] = field(default_factory=lambda: defaultdict(lambda: NOTHING))
+
+
+def kernels(folder: Path, dtype: str) -> dict[str, FunctionKernels]:
+    """Compiled function name → its kernel calls, by kind."""
     import tvm
     from tvm import relax
 
@@ -36,18 +51,30 @@ def launches(folder: Path, dtype: str) -> dict[str, Counter[str]]:
     webgpu = target(WEBGPU)
     with webgpu:
         lowered = lowering(webgpu)(prepare(functions))
-    counts = {}
+    found = {}
     for name in model.groups:
-        kinds: Counter[str] = Counter()
+        calls = FunctionKernels()
         for block in lowered[name].body.blocks:
             for binding in block.bindings:
                 callee = getattr(binding.value, "op", None)
                 if isinstance(callee, relax.GlobalVar) and isinstance(
                     lowered[callee], tvm.tirx.PrimFunc
                 ):
-                    kinds[kernel_kind(callee.name_hint)] += 1
-        counts[name] = kinds
-    return counts
+                    kind = kernel_kind(callee.name_hint)
+                    calls.launches[kind] += 1
+                    calls.work[kind] += kernel_work(lowered[callee])
+        found[name] = calls
+    return found
+
+
+def _work_cell(work: KernelWork) -> str:
+    if not work.invocations:
+        return "-"
+    intensity = work.flops / work.global_bytes if work.global_bytes else 0.0
+    return (
+        f"{work.flops / 1e9:.1f} GF {work.global_bytes / 1e9:.2f} GB "
+        f"{intensity:.1f} F/B {work.flops / work.invocations:.0f} F/inv"
+    )
 
 
 def main() -> None:
@@ -62,11 +89,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         for name in args.configs:
             folder = save_random_pipeline(CONFIGS[name], Path(scratch) / name, seed=0)
+            found = kernels(folder, args.dtype)
             print(f"{name} ({args.dtype}): kernel launches per call")
             print(f"  {'function':<24} {'total':>6}" + "".join(f" {k:>18}" for k in kinds))
-            for function, counts in launches(folder, args.dtype).items():
-                cells = "".join(f" {counts[k]:>18}" for k in kinds)
-                print(f"  {function:<24} {sum(counts.values()):>6}{cells}")
+            for function, calls in found.items():
+                cells = "".join(f" {calls.launches[k]:>18}" for k in kinds)
+                print(f"  {function:<24} {sum(calls.launches.values()):>6}{cells}")
+            print(f"{name} ({args.dtype}): work per call (GFLOP, GB read, flops/byte, flops/inv)")
+            for function, calls in found.items():
+                print(f"  {function}")
+                total = sum(calls.work.values(), NOTHING)
+                for kind in [*kinds, "total"]:
+                    work = total if kind == "total" else calls.work[kind]
+                    print(f"    {kind:<18} {_work_cell(work)}")
 
 
 if __name__ == "__main__":

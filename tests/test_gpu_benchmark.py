@@ -68,6 +68,34 @@ def test_whole_image_is_two_prompts_the_steps_and_one_decode() -> None:
     assert _load("gpu").whole_image_ms(medians, 20) == 2 * 10 + 20 * 100 + 500
 
 
+def test_kernel_work_counts_a_tiled_matmul_by_hand() -> None:
+    """x[2048, 72] @ w[72, 512] in fp32, scheduled in 64 × 64 tiles, 16 deep: k pads to 80."""
+    import tvm
+    from tvm import relax
+
+    from websd.passes.pipeline import lowering
+    from websd.targets import WEBGPU, target
+
+    builder = relax.BlockBuilder()
+    x = relax.Var("x", relax.TensorType((2048, 72), "float32"))
+    w = relax.Var("w", relax.TensorType((72, 512), "float32"))
+    with builder.function("main", [x, w]):
+        with builder.dataflow():
+            result = builder.emit_output(relax.op.matmul(x, w))
+        builder.emit_func_output(result)
+    webgpu = target(WEBGPU)
+    with webgpu:
+        lowered = lowering(webgpu)(builder.get())
+    (kernel,) = [f for f in lowered.functions.values() if isinstance(f, tvm.tirx.PrimFunc)]
+
+    work = _load("kernel_work").kernel_work(kernel)
+    tiles = (2048 // 64) * (512 // 64)
+    assert work.invocations == tiles * 256
+    assert work.flops == 2 * 2048 * 512 * 80  # one multiply and one add per padded step
+    # Each workgroup loads its 64 rows of x and 64 columns of w once per step of k.
+    assert work.global_bytes == tiles * (64 + 64) * 80 * 4
+
+
 needs_webgpu = pytest.mark.skipif(
     not (SWIFTSHADER / "vk_swiftshader_icd.json").is_file()
     or shutil.which("node") is None
@@ -130,13 +158,15 @@ def test_report_on_swiftshader_has_every_section(
             sum(k["ns"] for k in kernels.values()) / 1e6
         )
     # benchmarks/kernels.py counts, in the compiled module, the passes this run timed.
-    gpu = _load("gpu")  # before kernels.py, which imports it as a sibling script
-    launches = _load("kernels").launches(tiny_sd1, "float32")
+    gpu = _load("gpu")  # before kernels.py, which imports them as sibling scripts
+    _load("kernel_work")
+    found = _load("kernels").kernels(tiny_sd1, "float32")
     for name in FUNCTIONS:
         timed: Counter[str] = Counter()
         for kernel, timing in library["functions"][name]["profile"]["kernels"].items():
             timed[gpu.kernel_kind(kernel)] += timing["calls"]
-        assert timed == launches[name if name == "encode_text" else f"{name}_64x64"], name
+        compiled = found[name if name == "encode_text" else f"{name}_64x64"]
+        assert timed == compiled.launches, name
     denoise_kinds = library["kinds_ms"]["denoise"]
     assert all(denoise_kinds[kind] > 0 for kind in KINDS)
     assert library["whole_image_ms"] > 20 * library["median_ms"]["denoise"]

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import tvm
 from tvm import relax
+from tvm.relax.backend import gpu_generic
+from tvm.s_tir import dlight
 
+from ..schedules.gemm import Gemm
 from .fused_attention import FusedAttention
 from .fused_group_norm import FusedGroupNorm
 
@@ -24,14 +27,34 @@ def prepare(module: tvm.IRModule) -> tvm.IRModule:
 
 
 def lowering(target: tvm.target.Target) -> tvm.transform.Pass:
-    """Legalize, fuse and schedule for `target` (on WebGPU, the dlight GPU rules).
+    """Legalize, fuse and schedule for `target`.
 
     On WebGPU the hand-scheduled kernels replace their ops first, so that legalization never
-    sees them; the CPU keeps TVM's legalization, which is correct there.
+    sees them; then TVM's generic GPU pipeline runs with websd's GEMM rule in place of dlight's
+    (`websd.schedules.gemm`). The CPU keeps TVM's default pipeline, which is correct there.
     """
-    default = relax.get_default_pipeline(target)
     if target.kind.name != "webgpu":
-        return default
+        return relax.get_default_pipeline(target)
+    schedule = dlight.ApplyDefaultSchedule(
+        Gemm(),
+        dlight.gpu.GEMV(),
+        dlight.gpu.Reduction(),
+        dlight.gpu.GeneralReduction(),
+        dlight.gpu.Fallback(),
+    )
     return tvm.transform.Sequential(
-        [FusedAttention(), FusedGroupNorm(), default], name="websd_webgpu"
+        [
+            FusedAttention(),
+            FusedGroupNorm(),
+            *gpu_generic.library_dispatch_passes(target),
+            relax.transform.LegalizeOps(),
+            relax.transform.AnnotateTIROpPattern(),
+            relax.transform.FoldConstant(),
+            relax.transform.FuseOps(),
+            relax.transform.FuseTIR(),
+            schedule,
+            *gpu_generic.dataflow_lower_passes(target),
+            *gpu_generic.finalize_passes(target),
+        ],
+        name="websd_webgpu",
     )

@@ -1,0 +1,124 @@
+"""WebGPU GEMM schedule: tile chosen per call, convolutions and matmuls against PyTorch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+import torch
+from webgpu_kernels import lowered_for_webgpu, needs_webgpu, run_on_webgpu
+
+TOLERANCE = 1e-4
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    x: tuple[int, ...]  # conv: (N, C, H, W); matmul: (B, M, K)
+    w: tuple[int, ...]  # conv: (O, C, kh, kw); matmul: (K, N)
+    large: bool  # enough output tiles for the 64 × 64 tile
+    stride: int = 1
+
+    @property
+    def conv(self) -> bool:
+        return len(self.x) == 4
+
+    def inputs(self) -> list[np.ndarray]:
+        rng = np.random.default_rng(len(self.name))
+        return [rng.standard_normal(shape, dtype=np.float32) for shape in (self.x, self.w)]
+
+    def reference(self) -> np.ndarray:
+        x, w = (torch.from_numpy(a) for a in self.inputs())
+        if self.conv:
+            padding = self.w[2] // 2
+            return torch.nn.functional.conv2d(x, w, stride=self.stride, padding=padding).numpy()
+        return (x @ w).numpy()
+
+
+CASES = [
+    # 2·32·32 rows × 256 channels: 32 × 4 tiles of 64 × 64; K = 16·9, not a multiple of 16.
+    Case("conv3x3", (2, 16, 32, 32), (256, 16, 3, 3), large=True),
+    # Ragged: 2·30·30 = 1800 rows and K = 12·9 = 108 pad up to whole tiles.
+    Case("conv3x3_ragged", (2, 12, 30, 30), (320, 12, 3, 3), large=True),
+    Case("conv1x1", (2, 40, 32, 32), (320, 40, 1, 1), large=True),
+    Case("conv3x3_stride2", (1, 8, 16, 16), (32, 8, 3, 3), large=False, stride=2),
+    Case("matmul", (2, 1024, 72), (72, 512), large=True),
+    Case("matmul_small", (1, 77, 64), (64, 96), large=False),
+]
+
+
+def _module(cases: list[Case]):
+    from tvm import relax
+
+    builder = relax.BlockBuilder()
+    for case in cases:
+        x = relax.Var("x", relax.TensorType(case.x, "float32"))
+        w = relax.Var("w", relax.TensorType(case.w, "float32"))
+        with builder.function(case.name, [x, w]):
+            with builder.dataflow():
+                if case.conv:
+                    pad = case.w[2] // 2
+                    out = relax.op.nn.conv2d(x, w, strides=case.stride, padding=pad)
+                else:
+                    out = relax.op.matmul(x, w)
+                result = builder.emit_output(out)
+            builder.emit_func_output(result)
+    return builder.get()
+
+
+def _kernel(module, case: Case):
+    from tvm import relax
+
+    (call,) = [
+        b.value.op
+        for block in module[case.name].body.blocks
+        for b in block.bindings
+        if isinstance(b.value, relax.Call) and isinstance(b.value.op, relax.GlobalVar)
+    ]
+    return module[call]
+
+
+def _threads(kernel) -> int:
+    """Invocations per workgroup: the product of the kernel's threadIdx loop extents."""
+    extents: dict[str, int] = {}
+
+    def visit(stmt) -> None:
+        binding = getattr(stmt, "thread_binding", None)
+        if binding is not None and binding.thread_tag.startswith("threadIdx"):
+            extents[binding.thread_tag] = int(stmt.extent)
+        for child in [getattr(stmt, f, None) for f in ("body", "block")] + list(
+            getattr(stmt, "seq", ())
+        ):
+            if child is not None:
+                visit(child)
+
+    visit(kernel.body)
+    return int(np.prod(list(extents.values())))
+
+
+def test_tile_is_large_only_where_it_still_fills_the_gpu() -> None:
+    from websd.schedules.gemm import MIN_LARGE_WORKGROUPS, workgroups
+
+    module = lowered_for_webgpu(_module(CASES))
+    for case in CASES:
+        kernel = _kernel(module, case)
+        threads = _threads(kernel)
+        assert threads == (256 if case.large else 64), case.name
+        if case.large:
+            assert workgroups(kernel) >= MIN_LARGE_WORKGROUPS, case.name
+
+
+@pytest.fixture(scope="module")
+def webgpu_results(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    inputs = {case.name: case.inputs() for case in CASES}
+    return run_on_webgpu(_module(CASES), inputs, tmp_path_factory.mktemp("gemm"))
+
+
+@pytest.mark.browser
+@needs_webgpu
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_matches_torch_on_webgpu(webgpu_results: dict, case: Case) -> None:
+    assert webgpu_results["errors"] == []
+    ours = webgpu_results["outputs"][case.name]
+    np.testing.assert_allclose(ours, case.reference(), atol=TOLERANCE, rtol=TOLERANCE)
