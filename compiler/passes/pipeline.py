@@ -15,6 +15,7 @@ from tvm.s_tir import dlight
 from ..schedules.gemm import Gemm
 from .fused_attention import FusedAttention
 from .fused_group_norm import FusedGroupNorm
+from .widened_layer_norm import WidenedLayerNorm
 
 
 def prepare(module: tvm.IRModule) -> tvm.IRModule:
@@ -46,6 +47,7 @@ def lowering(target: tvm.target.Target) -> tvm.transform.Pass:
         [
             FusedAttention(),
             FusedGroupNorm(),
+            WidenedLayerNorm(),
             *gpu_generic.library_dispatch_passes(target),
             relax.transform.LegalizeOps(),
             relax.transform.AnnotateTIROpPattern(),
