@@ -79,34 +79,16 @@ def _kernel(module, case: Case):
     return module[call]
 
 
-def _threads(kernel) -> int:
-    """Invocations per workgroup: the product of the kernel's threadIdx loop extents."""
-    extents: dict[str, int] = {}
-
-    def visit(stmt) -> None:
-        binding = getattr(stmt, "thread_binding", None)
-        if binding is not None and binding.thread_tag.startswith("threadIdx"):
-            extents[binding.thread_tag] = int(stmt.extent)
-        for child in [getattr(stmt, f, None) for f in ("body", "block")] + list(
-            getattr(stmt, "seq", ())
-        ):
-            if child is not None:
-                visit(child)
-
-    visit(kernel.body)
-    return int(np.prod(list(extents.values())))
-
-
 def test_tile_is_large_only_where_it_still_fills_the_gpu() -> None:
-    from websd.schedules.gemm import MIN_LARGE_WORKGROUPS, workgroups
+    from websd.schedules.gemm import MIN_LARGE_WORKGROUPS, launch_extent
 
     module = lowered_for_webgpu(_module(CASES))
     for case in CASES:
         kernel = _kernel(module, case)
-        threads = _threads(kernel)
+        threads = launch_extent(kernel, "threadIdx")
         assert threads == (256 if case.large else 64), case.name
         if case.large:
-            assert workgroups(kernel) >= MIN_LARGE_WORKGROUPS, case.name
+            assert launch_extent(kernel, "blockIdx") >= MIN_LARGE_WORKGROUPS, case.name
 
 
 @pytest.fixture(scope="module")

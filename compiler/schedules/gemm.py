@@ -53,13 +53,14 @@ class _Configured(Matmul):
         return self.config
 
 
-def workgroups(function: tirx.PrimFunc) -> int:
-    """Workgroups one call of a scheduled kernel launches: the product of its blockIdx loops."""
+def launch_extent(function: tirx.PrimFunc, axes: str) -> int:
+    """The product of a scheduled kernel's loops bound to `axes` ("blockIdx": workgroups per
+    call; "threadIdx": invocations per workgroup)."""
     extents: dict[str, int] = {}
 
     def visit(stmt: tvm.runtime.Object) -> None:
         binding = getattr(stmt, "thread_binding", None)
-        if binding is not None and binding.thread_tag.startswith("blockIdx"):
+        if binding is not None and binding.thread_tag.startswith(axes):
             extents[binding.thread_tag] = int(stmt.extent)
         for field in ("body", "block"):
             child = getattr(stmt, field, None)
@@ -80,6 +81,6 @@ class Gemm(GPUScheduleRule):
         self, func: tirx.PrimFunc, target: tvm.target.Target, tunable: bool
     ) -> s_tir.Schedule | None:
         large = _Configured(LARGE).apply(func, target, tunable)
-        if large is None or workgroups(large.mod["main"]) >= MIN_LARGE_WORKGROUPS:
+        if large is None or launch_extent(large.mod["main"], "blockIdx") >= MIN_LARGE_WORKGROUPS:
             return large
         return _Configured(SMALL).apply(func, target, tunable)
