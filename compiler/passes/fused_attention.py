@@ -14,6 +14,7 @@ from tvm.ir import IRModule
 from tvm.relax import Call, Expr, PyExprMutator, expr_functor
 
 from ..kernels.attention import AttentionShape, attention_kernel
+from .rewrite import rewrite_functions
 
 _ATTENTION = tvm.ir.Op.get("relax.nn.attention")
 _OPAQUE = 8  # relay/relax OpPatternKind kOpaque: FuseOps leaves the call alone
@@ -74,8 +75,4 @@ class FusedAttention:
     """Rewrites `R.nn.attention` into `R.call_tir` of the fused kernel, one per shape."""
 
     def transform_module(self, mod: IRModule, _ctx: tvm.transform.PassContext) -> IRModule:
-        rewriter = _AttentionRewriter(mod)
-        for gv, function in mod.functions_items():
-            if isinstance(function, relax.Function):
-                rewriter.builder_.update_func(gv, rewriter.visit_expr(function))
-        return rewriter.builder_.get()
+        return rewrite_functions(mod, _AttentionRewriter(mod))

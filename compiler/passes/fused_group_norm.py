@@ -17,6 +17,7 @@ from tvm.ir import IRModule
 from tvm.relax import Call, Expr, PyExprMutator, expr_functor
 
 from ..kernels.group_norm import group_stats_kernel
+from .rewrite import rewrite_functions
 
 _GROUP_NORM = tvm.ir.Op.get("relax.nn.group_norm")
 _ASTYPE = tvm.ir.Op.get("relax.astype")
@@ -100,8 +101,6 @@ class FusedGroupNorm:
     """Rewrites `R.nn.group_norm` into the statistics kernel and elementwise ops."""
 
     def transform_module(self, mod: IRModule, _ctx: tvm.transform.PassContext) -> IRModule:
-        rewriter = _GroupNormRewriter(mod)
-        for gv, function in mod.functions_items():
-            if isinstance(function, relax.Function):
-                rewriter.builder_.update_func(gv, rewriter.visit_expr(function))
-        return relax.transform.DeadCodeElimination()(rewriter.builder_.get())
+        return relax.transform.DeadCodeElimination()(
+            rewrite_functions(mod, _GroupNormRewriter(mod))
+        )

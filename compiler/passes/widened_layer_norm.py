@@ -16,6 +16,8 @@ from tvm import relax, te, topi
 from tvm.ir import IRModule
 from tvm.relax import Call, Expr, PyExprMutator, expr_functor
 
+from .rewrite import rewrite_functions
+
 _LAYER_NORM = tvm.ir.Op.get("relax.nn.layer_norm")
 _ASTYPE = tvm.ir.Op.get("relax.astype")
 
@@ -58,8 +60,6 @@ class WidenedLayerNorm:
     """Folds the fp16 → fp32 cast in front of each layer norm into the norm's kernel."""
 
     def transform_module(self, mod: IRModule, _ctx: tvm.transform.PassContext) -> IRModule:
-        rewriter = _LayerNormRewriter(mod)
-        for gv, function in mod.functions_items():
-            if isinstance(function, relax.Function):
-                rewriter.builder_.update_func(gv, rewriter.visit_expr(function))
-        return relax.transform.DeadCodeElimination()(rewriter.builder_.get())
+        return relax.transform.DeadCodeElimination()(
+            rewrite_functions(mod, _LayerNormRewriter(mod))
+        )
