@@ -1,8 +1,9 @@
 """What a scheduled WebGPU kernel asks of the GPU, counted in its TIR: no GPU needed.
 
-Every statement runs once per iteration of the loops around it, thread-bound loops included
-(a loop bound to a thread axis that an outer loop already binds is that same axis, not a new
-one). Counted per kernel call:
+The kernel is lowered as TVM lowers it for WebGPU up to its storage rewrite (`flattened`:
+buffers flat, padding from `storage_align` applied, virtual threads unrolled into each
+invocation). Every statement runs once per iteration of the loops around it and once per
+workgroup and invocation of the thread axes it is launched under. Counted per kernel call:
 
 - invocations: threads launched (workgroups × invocations per workgroup);
 - flops: floating-point adds, multiplies, divides, min/max and math calls in stored values;
@@ -19,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import tvm
-from tvm import tirx
+from tvm import s_tir, tirx
 
 _FLOAT_OPS = ("Add", "Sub", "Mul", "Div", "Min", "Max")
 _NOT_ARITHMETIC = ("tirx.reinterpret",)
@@ -89,46 +90,65 @@ class _Counter:
         self.total = _Cost()
         self.threads: dict[str, int] = {}
 
-    def statement(self, stmt: tvm.runtime.Object, trips: int, bound: frozenset[str]) -> None:
+    def statement(self, stmt: tvm.runtime.Object, trips: int) -> None:
         kind = type(stmt).__name__
-        if kind == "For":
-            tag = stmt.thread_binding.thread_tag if stmt.thread_binding is not None else None
-            if tag in bound:  # the same thread axis as an enclosing loop: no new iterations
-                self.statement(stmt.body, trips, bound)
+        if kind == "AttrStmt" and stmt.attr_key == "thread_extent":
+            tag = stmt.node.thread_tag
+            if tag in self.threads:  # the same thread axis, launched again: no new invocations
+                self.statement(stmt.body, trips)
                 return
-            extent = int(stmt.extent)
-            if tag is not None:
-                self.threads[tag] = extent
-                bound = bound | {tag}
-            self.statement(stmt.body, trips * extent, bound)
-        elif kind == "SBlockRealize":
-            self.statement(stmt.block, trips, bound)
-        elif kind == "SBlock":
-            if stmt.init is not None:
-                self.statement(stmt.init, trips, bound)
-            self.statement(stmt.body, trips, bound)
+            self.threads[tag] = int(stmt.value)
+            self.statement(stmt.body, trips * int(stmt.value))
+        elif kind == "For":
+            self.statement(stmt.body, trips * int(stmt.extent))
         elif kind == "SeqStmt":
             for child in stmt.seq:
-                self.statement(child, trips, bound)
+                self.statement(child, trips)
         elif kind == "IfThenElse":
             self.count(stmt.condition, trips)
-            self.statement(stmt.then_case, trips, bound)
+            self.statement(stmt.then_case, trips)
             if stmt.else_case is not None:
-                self.statement(stmt.else_case, trips, bound)
-        elif kind in ("BufferStore", "Evaluate", "Bind"):
+                self.statement(stmt.else_case, trips)
+        elif kind in ("BufferStore", "Evaluate", "LetStmt"):
             self.count(stmt.value, trips)
-        elif hasattr(stmt, "body"):  # AttrStmt, LetStmt and other wrappers
-            self.statement(stmt.body, trips, bound)
+            if kind == "LetStmt":
+                self.statement(stmt.body, trips)
+        elif hasattr(stmt, "body"):  # allocations, declarations and other attributes
+            self.statement(stmt.body, trips)
 
     def count(self, expr: tvm.runtime.Object, trips: int) -> None:
         cost = _cost(expr)
         self.total += _Cost(cost.flops * trips, cost.global_bytes * trips)
 
 
+def flattened(function: tirx.PrimFunc) -> tirx.PrimFunc:
+    """A scheduled kernel as TVM's s_tir pipeline leaves it before the storage rewrite."""
+    passes = [
+        s_tir.transform.CanonicalizeLoop(),
+        s_tir.transform.LowerCrossThreadReduction(),
+        s_tir.transform.LowerInitBlock(),
+        s_tir.transform.PlanAndUpdateBufferAllocationLocation(),
+        s_tir.transform.ConvertBlocksToOpaque(),
+        s_tir.transform.LiftThreadBinding(),
+        s_tir.transform.CompactBufferAllocation(),
+        s_tir.transform.UnifyThreadBinding(),
+        s_tir.transform.LowerMatchBuffer(),
+        s_tir.transform.StmtSimplify(),
+        s_tir.transform.LowerOpaqueBlock(),
+        tirx.transform.FlattenBuffer(),
+        tirx.transform.NarrowDataType(32),
+        tirx.transform.VectorizeLoop(True),
+        s_tir.transform.InjectVirtualThread(),
+        tirx.transform.StmtSimplify(),
+    ]
+    module = tvm.IRModule({"main": function.with_attr("global_symbol", "main")})
+    return tvm.transform.Sequential(passes)(module)["main"]
+
+
 def kernel_work(function: tirx.PrimFunc) -> KernelWork:
     """One call of a scheduled kernel: its invocations, flops and global bytes read."""
     counter = _Counter()
-    counter.statement(function.body, 1, frozenset())
+    counter.statement(flattened(function).body, 1)
     invocations = 1
     for extent in counter.threads.values():
         invocations *= extent

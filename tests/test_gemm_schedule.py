@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 import torch
+from benchmark_scripts import load
 from webgpu_kernels import lowered_for_webgpu, needs_webgpu, run_on_webgpu
 
 TOLERANCE = 1e-4
@@ -89,6 +90,18 @@ def test_tile_is_large_only_where_it_still_fills_the_gpu() -> None:
         assert threads == (256 if case.large else 64), case.name
         if case.large:
             assert launch_extent(kernel, "blockIdx") >= MIN_LARGE_WORKGROUPS, case.name
+
+
+def test_warps_coalesce_global_accesses_and_avoid_bank_conflicts() -> None:
+    """Counted per warp of 32 lanes in the lowered kernels (benchmarks/memory_access.py):
+    dlight's tiling used a third of each 32-byte sector it touched and read its tiles with
+    6- to 9-way bank conflicts. Strided and ragged convolutions cannot use every sector."""
+    memory_access = load("memory_access").memory_access
+    module = lowered_for_webgpu(_module(CASES))
+    for case in CASES:
+        access = memory_access(_kernel(module, case))
+        assert access.conflict_ways < 1.1, case.name
+        assert access.sector_efficiency > 0.7, case.name
 
 
 @pytest.fixture(scope="module")

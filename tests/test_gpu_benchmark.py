@@ -8,7 +8,6 @@ that the run on a real GPU gives.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -16,9 +15,9 @@ import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
-from types import ModuleType
 
 import pytest
+from benchmark_scripts import load
 
 ROOT = Path(__file__).parents[1]
 ARTIFACTS = Path(__file__).parent / ".artifacts"
@@ -27,15 +26,6 @@ TVMJS = ROOT / "runtime_ts/node_modules/@mlc-ai/web-runtime/lib/index.js"
 WEBGPU_NPM = "webgpu@0.6.2"
 FUNCTIONS = ("encode_text", "denoise", "decode_image")
 KINDS = ("attention", "conv2d", "matmul", "norm", "elementwise/other")
-
-
-def _load(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.mark.parametrize(
@@ -60,12 +50,12 @@ def _load(name: str) -> ModuleType:
     ],
 )
 def test_kernels_are_grouped_by_the_op_in_their_name(kernel: str, kind: str) -> None:
-    assert _load("gpu").kernel_kind(kernel) == kind
+    assert load("gpu").kernel_kind(kernel) == kind
 
 
 def test_whole_image_is_two_prompts_the_steps_and_one_decode() -> None:
     medians = {"encode_text": 10.0, "denoise": 100.0, "decode_image": 500.0}
-    assert _load("gpu").whole_image_ms(medians, 20) == 2 * 10 + 20 * 100 + 500
+    assert load("gpu").whole_image_ms(medians, 20) == 2 * 10 + 20 * 100 + 500
 
 
 def test_kernel_work_counts_a_tiled_matmul_by_hand() -> None:
@@ -88,12 +78,45 @@ def test_kernel_work_counts_a_tiled_matmul_by_hand() -> None:
         lowered = lowering(webgpu)(builder.get())
     (kernel,) = [f for f in lowered.functions.values() if isinstance(f, tvm.tirx.PrimFunc)]
 
-    work = _load("kernel_work").kernel_work(kernel)
+    work = load("kernel_work").kernel_work(kernel)
     tiles = (2048 // 64) * (512 // 64)
     assert work.invocations == tiles * 256
     assert work.flops == 2 * 2048 * 512 * 80  # one multiply and one add per padded step
     # Each workgroup loads its 64 rows of x and 64 columns of w once per step of k.
     assert work.global_bytes == tiles * (64 + 64) * 80 * 4
+
+
+def test_memory_access_counts_sectors_and_bank_passes_by_hand() -> None:
+    """16 workgroups of 8 warps: each warp reads 32 neighbouring fp16 values (2 sectors), 16
+    of them at every other lane (2 sectors for 1 sector's bytes), writes 32 values 32 bytes
+    apart (32 sectors for 2 sectors' bytes), stores 32 values 128 bytes apart in workgroup
+    memory (all in one bank: 32 passes) and reads 32 neighbouring ones (1 pass). Only what
+    it counts matters here, not what it computes."""
+    from tvm.script import tirx as T
+
+    @T.prim_func(private=True, s_tir=True)
+    def kernel(
+        x: T.Buffer((4096,), "float16"),
+        y: T.Buffer((4096,), "float16"),
+        z: T.Buffer((2048,), "float16"),
+    ):
+        T.func_attr({"tirx.is_scheduled": True, "tirx.noalias": True})
+        for bx in T.thread_binding(16, thread="blockIdx.x"):
+            for tx in T.thread_binding(256, thread="threadIdx.x"):
+                with T.sblock("copy"):
+                    tile = T.sblock_alloc_buffer((256 * 64,), "float16", scope="shared")
+                    tile[tx * 64] = x[bx * 256 + tx]
+                    y[tx * 16 + bx] = tile[tx]
+                    if tx % 2 == 0:
+                        z[bx * 128 + tx // 2] = x[bx * 256 + tx]
+
+    access = load("memory_access").memory_access(kernel)
+    warps = 16 * 8
+    assert access.global_requests == warps * 4
+    assert access.global_sectors == warps * (2 + 32 + 2 + 1)
+    assert access.global_ideal == warps * (2 + 2 + 1 + 1)
+    assert access.shared_requests == warps * 2
+    assert access.shared_wavefronts == warps * (32 + 1)
 
 
 needs_webgpu = pytest.mark.skipif(
@@ -122,7 +145,7 @@ def tiny_library(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from websd.progress import Reporter
 
     out = tmp_path_factory.mktemp("gpu-build")
-    return _load("gpu_build").build("tiny-sd1", ["float32"], out, Reporter())[0]
+    return load("gpu_build").build("tiny-sd1", ["float32"], out, Reporter())[0]
 
 
 @pytest.mark.browser
@@ -158,9 +181,8 @@ def test_report_on_swiftshader_has_every_section(
             sum(k["ns"] for k in kernels.values()) / 1e6
         )
     # benchmarks/kernels.py counts, in the compiled module, the passes this run timed.
-    gpu = _load("gpu")  # before kernels.py, which imports them as sibling scripts
-    _load("kernel_work")
-    found = _load("kernels").kernels(tiny_sd1, "float32")
+    gpu = load("gpu")
+    found = load("kernels").kernels(tiny_sd1, "float32")
     for name in FUNCTIONS:
         timed: Counter[str] = Counter()
         for kernel, timing in library["functions"][name]["profile"]["kernels"].items():

@@ -1,56 +1,68 @@
 """WebGPU schedule for every GEMM-like kernel: linear layers, matmuls and convolutions.
 
-dlight's Matmul rule normalizes a kernel to C[b, i, j] = Σ_k A[b, i, k] · B[b, j, k] (a
-convolution becomes an implicit GEMM over (channel, kh, kw)) and tiles it in workgroup
-memory; its WebGPU configuration is its generic one: 64 invocations, each summing a 4 × 4
-block, 32 × 32 outputs per workgroup, depth 8. That is 16 flops per fp16 byte loaded from
-global memory and a barrier pair every 8 steps of k.
+A kernel is first normalized as dlight normalizes it, to C[b, i, j] = Σ_k A[b, i, k] · B[b, j, k]
+(a convolution becomes an implicit GEMM over (channel, kh, kw)), then tiled in workgroup
+memory. Where the call still launches `MIN_LARGE_WORKGROUPS` workgroups, a workgroup of 256
+invocations (the most WebGPU guarantees) computes 64 × 64 outputs, 16 steps of k per tile;
+smaller GEMMs take dlight's generic 32 × 32 tile of 64 invocations, 8 deep, so that they still
+fill the GPU.
 
-This rule keeps dlight's normalization and tiling and sizes the tile to the GEMM: where a
-call has enough output tiles to keep a large GPU busy, a workgroup of 256 invocations (the
-most WebGPU guarantees) computes 64 × 64 outputs, 16 steps of k per workgroup-memory tile:
-twice the flops per byte loaded, half the barriers. Smaller GEMMs keep dlight's 32 × 32
-tile, so that they still launch enough workgroups. Either way a workgroup uses at most
-8 KiB of workgroup memory in fp32, half WebGPU's default limit.
+What this rule adds to dlight's tiling is where each invocation's memory accesses land, since
+a GPU serves the 32 lanes of a warp together (benchmarks/memory_access.py counts it):
 
-Loads stay scalar: TVM declares WGSL storage buffers as arrays of scalars, so vectorizing
-the tile loads gains nothing there, and dlight's vec4 variant fails TVM 0.27's storage
-rewrite (`info.factor() % me->coeff == 0`) for row-major operands.
+- staging: neighbouring lanes copy neighbouring elements of A and B, along whichever axis
+  (rows or k) is contiguous in global memory: k for weights and for a linear layer's input,
+  the output positions for a convolution's input;
+- workgroup memory: rows are padded by one 4-byte bank word, so that the lanes reading one
+  column of a tile read 16 (or 8) different banks, not one;
+- outputs: each invocation's 4 × 4 block is spread over the tile, 16 (or 8) apart, so that
+  neighbouring lanes compute neighbouring outputs along C's contiguous axis, and write them
+  together.
+
+Loads stay scalar: TVM declares WGSL storage buffers as arrays of scalars, and dlight's vec4
+variant fails TVM 0.27's storage rewrite (`info.factor() % me->coeff == 0`) for row-major
+operands.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import tvm
 from tvm import s_tir, tirx
-from tvm.s_tir.dlight.gpu import Matmul
 from tvm.s_tir.dlight.gpu.base import GPUScheduleRule
+from tvm.s_tir.dlight.gpu.matmul import (
+    auto_inline_consumer_chain,
+    auto_inline_producers,
+    get_index_map,
+    get_reduction_blocks,
+)
 
 # At least this many workgroups per call for the large tile: two per compute unit of a
 # 64-unit GPU. Below it the large tile would leave units idle that small tiles keep busy.
 MIN_LARGE_WORKGROUPS = 128
-
-LARGE = Matmul.Config(
-    block_size_x=16,
-    block_size_y=16,
-    micro_size_x=4,
-    micro_size_y=4,
-    micro_size_k=16,
-    unroll=256,
-)
-SMALL = Matmul.Config()  # dlight's generic configuration
+SECTOR_BYTES = 32
+BANK_BYTES = 4
+WARP = 32
 
 
-class _Configured(Matmul):
-    """dlight's Matmul with a fixed configuration, whatever the target."""
+@dataclass(frozen=True)
+class Tile:
+    """A workgroup of threads × threads invocations, each summing micro × micro outputs."""
 
-    def __init__(self, config: Matmul.Config) -> None:
-        super().__init__()
-        self.config = config
+    threads: int
+    micro: int
+    depth: int
+    """Steps of k per workgroup-memory tile."""
 
-    def get_configs(self, target: tvm.target.Target) -> Matmul.Config:
-        return self.config
+    @property
+    def size(self) -> int:
+        return self.threads * self.micro
+
+
+LARGE = Tile(threads=16, micro=4, depth=16)
+SMALL = Tile(threads=8, micro=4, depth=8)
 
 
 def launch_extent(function: tirx.PrimFunc, axes: str) -> int:
@@ -73,14 +85,125 @@ def launch_extent(function: tirx.PrimFunc, axes: str) -> int:
     return math.prod(extents.values())
 
 
+def _sectors_along(region: tvm.runtime.Object, axis: tirx.Var, others: list[tirx.Var]) -> int:
+    """32-byte sectors that WARP consecutive values of `axis` touch in `region`'s buffer, the
+    other block variables held at 0: how well lanes stepping along `axis` coalesce."""
+    buffer = region.source
+    address = tirx.IntImm("int64", 0)
+    for index, extent in zip(region.region, buffer.shape, strict=True):
+        address = address * extent + index.min
+    element_bytes = tvm.runtime.DataType(buffer.dtype).bits // 8
+    sectors = set()
+    for step in range(WARP):
+        analyzer = tvm.sym.Analyzer()
+        for var in others:
+            analyzer.bind(var, tirx.IntImm(var.ty.dtype, 0))
+        analyzer.bind(axis, tirx.IntImm(axis.ty.dtype, step))
+        sectors.add(int(analyzer.simplify(address)) * element_bytes // SECTOR_BYTES)
+    return len(sectors)
+
+
+def _inner_is_first(block: tirx.SBlock, region: tvm.runtime.Object) -> bool:
+    """Of a block's last two variables, whether lanes should step along the first (the
+    second, k or j, wins ties): the one along which `region` is contiguous."""
+    variables = [iter_var.var for iter_var in block.iter_vars]
+    first, second = variables[-2], variables[-1]
+    along_first = _sectors_along(region, first, [v for v in variables if v is not first])
+    along_second = _sectors_along(region, second, [v for v in variables if v is not second])
+    return along_first < along_second
+
+
+def _global_source(block: tirx.SBlock) -> tvm.runtime.Object:
+    """The largest global-memory tensor a staging block reads: the operand itself, not a
+    bias or scale fused into it."""
+    regions = [r for r in block.reads if r.source.scope() in ("global", "")]
+    return max(regions, key=lambda r: math.prod(int(d) for d in r.source.shape))
+
+
 class Gemm(GPUScheduleRule):
-    """dlight's GEMM tiling with a tile sized to the call: 64 × 64 when that still launches
-    `MIN_LARGE_WORKGROUPS` workgroups, dlight's 32 × 32 otherwise."""
+    """Tiled GEMM in workgroup memory with coalesced staging, conflict-free workgroup-memory
+    reads and coalesced output writes; the tile sized to the call."""
 
     def apply(
         self, func: tirx.PrimFunc, target: tvm.target.Target, tunable: bool
     ) -> s_tir.Schedule | None:
-        large = _Configured(LARGE).apply(func, target, tunable)
-        if large is None or launch_extent(large.mod["main"], "blockIdx") >= MIN_LARGE_WORKGROUPS:
-            return large
-        return _Configured(SMALL).apply(func, target, tunable)
+        if not isinstance(func, tirx.PrimFunc) or not self.is_target_available(target):
+            return None
+        sch = s_tir.Schedule(func)
+        blocks = sch.get_child_blocks(sch.get_sblock("root"))
+        reduction = get_reduction_blocks(sch, blocks)
+        if reduction is None or not get_index_map(sch.get(reduction[0])):
+            return None
+        main = reduction[0]
+        self._normalize(sch, main)
+        extents = [sch.get(loop).extent for loop in sch.get_loops(main)]
+        if not all(isinstance(extent, tirx.IntImm) for extent in extents):
+            return None
+        batch, rows, cols, _ = (int(extent) for extent in extents)
+        workgroups = batch * math.ceil(rows / LARGE.size) * math.ceil(cols / LARGE.size)
+        tile = LARGE if workgroups >= MIN_LARGE_WORKGROUPS else SMALL
+
+        sch.pad_einsum(main, [1, tile.size, tile.size, tile.depth])
+        accumulator = sch.cache_write(main, 0, "local")
+        auto_inline_consumer_chain(sch, accumulator)
+        output = sch.get(accumulator)
+        lanes_along_rows = _inner_is_first(output, output.writes[0])
+
+        b, i, j, k = sch.get_loops(main)
+        x, y = (i, j) if lanes_along_rows else (j, i)
+        # Each invocation's outputs lie `threads` apart: virtual threads, which TVM unrolls
+        # into each invocation, keeping one accumulator per output.
+        bx, vx, tx = sch.split(x, [None, tile.micro, tile.threads])
+        by, vy, ty = sch.split(y, [None, tile.micro, tile.threads])
+        ko, ki = sch.split(k, [None, tile.depth])
+        sch.reorder(by, bx, vy, vx, ty, tx, ko, ki)
+        sch.bind(sch.fuse(b, by), "blockIdx.y")
+        sch.bind(bx, "blockIdx.x")
+        sch.bind(vy, "vthread.y")
+        sch.bind(vx, "vthread.x")
+        sch.bind(ty, "threadIdx.y")
+        sch.bind(tx, "threadIdx.x")
+        sch.annotate(tx, ann_key="pragma_auto_unroll_max_step", ann_val=256)
+        sch.annotate(tx, ann_key="pragma_unroll_explicit", ann_val=1)
+        sch.reverse_compute_at(accumulator, tx, preserve_unit_loops=True)
+        for operand in (0, 1):
+            self._stage(sch, main, operand, ko, tile)
+        sch.decompose_reduction(main, ko)
+        return sch
+
+    @staticmethod
+    def _normalize(sch: s_tir.Schedule, main: s_tir.schedule.SBlockRV) -> None:
+        """Rewrite the kernel as C[b, i, j] += A[b, i, k] · B[b, j, k] (dlight's index maps)."""
+        operand_a = sch.reindex(main, ("read", 0))
+        operand_b = sch.reindex(main, ("read", 1))
+        result = sch.reindex(main, ("write", 0))
+        gemm, a_map, b_map, c_map = get_index_map(sch.get(main))
+        sch.transform_layout(operand_a, ("write", 0), a_map)
+        sch.transform_layout(operand_b, ("write", 0), b_map)
+        sch.transform_layout(result, ("read", 0), c_map)
+        sch.transform_block_layout(main, gemm)
+
+    @staticmethod
+    def _stage(
+        sch: s_tir.Schedule,
+        main: s_tir.schedule.SBlockRV,
+        operand: int,
+        ko: s_tir.schedule.LoopRV,
+        tile: Tile,
+    ) -> None:
+        """Copy one operand's tile into workgroup memory, neighbouring lanes on neighbouring
+        global addresses, rows padded by one bank word against bank conflicts."""
+        staged = sch.cache_read(main, operand, "shared")
+        sch.compute_at(staged, ko, preserve_unit_loops=True)
+        auto_inline_producers(sch, staged)
+        block = sch.get(staged)
+        _, rows, depth = sch.get_loops(staged)[-3:]
+        if _inner_is_first(block, _global_source(block)):
+            sch.reorder(depth, rows)
+        loops = sch.get_loops(staged)[-3:]
+        _, ty, tx = sch.split(sch.fuse(*loops), [None, tile.threads, tile.threads])
+        sch.bind(ty, "threadIdx.y")
+        sch.bind(tx, "threadIdx.x")
+        element_bytes = tvm.runtime.DataType(block.writes[0].source.dtype).bits // 8
+        pad = max(1, BANK_BYTES // element_bytes)
+        sch.storage_align(staged, 0, axis=1, factor=tile.depth, offset=pad)
