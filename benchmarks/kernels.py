@@ -9,7 +9,10 @@ on any machine:
   profile of benchmarks/gpu.py times (with its kinds): a measure of launch overhead and of
   how much fusion there is;
 - work (benchmarks/kernel_work.py): GFLOP, GB read from global memory by load instructions,
-  their ratio (flops per byte: how well the schedules tile) and flops per invocation.
+  their ratio (flops per byte: how well the schedules tile) and flops per invocation;
+- memory access (benchmarks/memory_access.py), per warp instruction: the share of each
+  global 32-byte sector touched that is used (coalescing) and the passes a workgroup-memory
+  access takes (bank conflicts; 1 is conflict-free).
 
 Models are random-weight pipelines made from the configs in websd.testing.configs.
 """
@@ -24,6 +27,7 @@ from pathlib import Path
 
 from gpu import KINDS, OTHER, kernel_kind
 from kernel_work import NOTHING, KernelWork, kernel_work
+from memory_access import NO_ACCESS, MemoryAccess, memory_access
 
 
 @dataclass
@@ -32,6 +36,7 @@ class FunctionKernels:
 
     launches: Counter[str] = field(default_factory=Counter)
     work: dict[str, KernelWork] = field(default_factory=lambda: defaultdict(lambda: NOTHING))
+    access: dict[str, MemoryAccess] = field(default_factory=lambda: defaultdict(lambda: NO_ACCESS))
 
 
 def kernels(folder: Path, dtype: str) -> dict[str, FunctionKernels]:
@@ -63,6 +68,7 @@ def kernels(folder: Path, dtype: str) -> dict[str, FunctionKernels]:
                     kind = kernel_kind(callee.name_hint)
                     calls.launches[kind] += 1
                     calls.work[kind] += kernel_work(lowered[callee])
+                    calls.access[kind] += memory_access(lowered[callee])
         found[name] = calls
     return found
 
@@ -75,6 +81,13 @@ def _work_cell(work: KernelWork) -> str:
         f"{work.flops / 1e9:.1f} GF {work.global_bytes / 1e9:.2f} GB "
         f"{intensity:.1f} F/B {work.flops / work.invocations:.0f} F/inv"
     )
+
+
+def _access_cell(access: MemoryAccess) -> str:
+    if not access.global_requests:
+        return "-"
+    shared = f"{access.conflict_ways:.2f} ways" if access.shared_requests else "no wg mem"
+    return f"{100 * access.sector_efficiency:.0f}% of sectors used, {shared}"
 
 
 def main() -> None:
@@ -102,6 +115,13 @@ def main() -> None:
                 for kind in [*kinds, "total"]:
                     work = total if kind == "total" else calls.work[kind]
                     print(f"    {kind:<18} {_work_cell(work)}")
+            print(f"{name} ({args.dtype}): memory access per warp instruction")
+            for function, calls in found.items():
+                print(f"  {function}")
+                total = sum(calls.access.values(), NO_ACCESS)
+                for kind in [*kinds, "total"]:
+                    access = total if kind == "total" else calls.access[kind]
+                    print(f"    {kind:<18} {_access_cell(access)}")
 
 
 if __name__ == "__main__":
