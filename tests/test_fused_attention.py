@@ -9,9 +9,15 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 import torch
+from benchmark_scripts import load
 from webgpu_kernels import lowered_for_webgpu, needs_webgpu, run_on_webgpu
 
-from websd.kernels.attention import WORKGROUP_BYTES, AttentionShape, choose_tiling
+from websd.kernels.attention import (
+    WORKGROUP_BYTES,
+    AttentionShape,
+    attention_kernel,
+    choose_tiling,
+)
 
 TOLERANCE = 1e-4
 
@@ -150,6 +156,17 @@ def test_tiles_fit_default_workgroup_memory(head_dim: int, dtype: str) -> None:
     tiling = choose_tiling(shape)
     assert head_dim % tiling.qk_chunk == 0 and head_dim % tiling.v_chunk == 0
     assert tiling.workgroup_bytes(2 if dtype == "float16" else 4) <= WORKGROUP_BYTES
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+@pytest.mark.parametrize("head_dim", [40, 64, 80, 160, 512])
+def test_tiles_are_read_without_bank_conflicts(head_dim: int, dtype: str) -> None:
+    """A warp reads one column of 4 Q rows, 8 K rows or 4 score rows at once: with unpadded
+    rows of 64 fp16 or 32 fp32 values, 4 to 8 of them share one bank
+    (benchmarks/memory_access.py counts the passes)."""
+    shape = AttentionShape(1, 2, 256, 77, head_dim, head_dim, dtype)
+    access = load("memory_access").memory_access(attention_kernel(shape))
+    assert access.conflict_ways < 1.1
 
 
 def test_float16_kernel_compiles_with_fp32_accumulation() -> None:

@@ -10,6 +10,10 @@ running row maximum and sum, and the output rows are rescaled and accumulated fr
 all in fp32 whatever the input dtype. Head dimensions too large for workgroup memory are
 walked in chunks. Everything stays within WebGPU's default limits (256 invocations, 16 KiB of
 workgroup memory), so no adapter needs more than the defaults to run it.
+
+Each tile row in workgroup memory is padded to an odd number of 4-byte bank words: a warp
+reads one column of 4 Q rows, 8 K rows or 4 score rows at once, and with rows of 64 fp16
+values (32 words) they would all queue on one bank.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ LANES = 8  # threads sharing a query row (threadIdx.x)
 KEYS = 32  # BK: key/value rows per step
 THREADS = ROWS * LANES
 WORKGROUP_BYTES = 16384  # WebGPU's default maxComputeWorkgroupStorageSize
-_SCORE_BYTES = ROWS * KEYS * 4  # the fp32 score/probability tile
+BANK_BYTES = 4
 _MASKED = -3.0e38  # finite: exp2(_MASKED - m) is 0 and never inf - inf = NaN
 
 
@@ -46,6 +50,14 @@ class AttentionShape:
     causal_offset: int | None = None
 
 
+def padded(columns: int, itemsize: int) -> int:
+    """Row length in workgroup memory: the least ≥ `columns` that spans an odd number of
+    bank words, so that the same column of neighbouring rows lies in different banks."""
+    while columns * itemsize % (2 * BANK_BYTES) != BANK_BYTES:
+        columns += 1
+    return columns
+
+
 @dataclass(frozen=True)
 class Tiling:
     """How the head dimensions are cut to fit workgroup memory."""
@@ -54,22 +66,26 @@ class Tiling:
     v_chunk: int  # columns of V in workgroup memory at a time
 
     def workgroup_bytes(self, itemsize: int) -> int:
-        return (ROWS * self.qk_chunk + KEYS * max(self.qk_chunk, self.v_chunk)) * itemsize + (
-            _SCORE_BYTES
-        )
+        q_tile = ROWS * padded(self.qk_chunk, itemsize) * itemsize
+        kv_tile = KEYS * padded(max(self.qk_chunk, self.v_chunk), itemsize) * itemsize
+        score_tile = ROWS * padded(KEYS, 4) * 4  # fp32
+        return q_tile + kv_tile + score_tile
 
 
-def _largest_divisor(n: int, at_most: int) -> int:
-    return max(d for d in range(1, min(n, at_most) + 1) if n % d == 0)
+def _divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
 
 
 def choose_tiling(shape: AttentionShape) -> Tiling:
     """Whole head dimensions when they fit (Q then stays in workgroup memory for the whole
     walk), else the largest chunk that divides them."""
     itemsize = DataType(shape.dtype).bits // 8
-    room = (WORKGROUP_BYTES - _SCORE_BYTES) // itemsize
-    qk = _largest_divisor(shape.head_dim, room // (ROWS + KEYS))
-    v = _largest_divisor(shape.v_head_dim, (room - ROWS * qk) // KEYS)
+
+    def fits(tiling: Tiling) -> bool:
+        return tiling.workgroup_bytes(itemsize) <= WORKGROUP_BYTES
+
+    qk = max(d for d in _divisors(shape.head_dim) if fits(Tiling(d, d)))
+    v = max(d for d in _divisors(shape.v_head_dim) if fits(Tiling(qk, d)))
     return Tiling(qk, v)
 
 
@@ -80,6 +96,9 @@ def attention_kernel(shape: AttentionShape) -> tirx.PrimFunc:
     tiling = choose_tiling(shape)
     QC, VC = tiling.qk_chunk, tiling.v_chunk
     KVC = max(QC, VC)
+    itemsize = DataType(dtype).bits // 8
+    # Tiles are flat so that TVM's buffer compaction keeps the padding of their rows.
+    q_row, kv_row, p_row = padded(QC, itemsize), padded(KVC, itemsize), padded(KEYS, 4)
     resident = QC == D  # Q is loaded once, not once per key tile
     scale = shape.scale if shape.scale is not None else 1.0 / math.sqrt(D)
     scale_log2 = scale * math.log2(math.e)  # exp(x·scale) = exp2(x·scale·log2 e)
@@ -92,14 +111,15 @@ def attention_kernel(shape: AttentionShape) -> tirx.PrimFunc:
     v_chunks = DV // VC
 
     @T.macro
-    def load_tile(dst, src, row0, rows, limit, b, h, col0, cols, tid):
-        """Rows row0.. of src[b, :, h, col0:col0+cols] into dst, zeros past `limit`."""
+    def load_tile(dst, stride, src, row0, rows, limit, b, h, col0, cols, tid):
+        """Rows row0.. of src[b, :, h, col0:col0+cols] into dst (rows `stride` apart), zeros
+        past `limit`."""
         for it in T.serial(-(-(rows * cols) // THREADS)):
             idx: T.let[T.int32] = it * THREADS + tid
             if idx < rows * cols:
                 r: T.let[T.int32] = idx // cols
                 c: T.let[T.int32] = idx % cols
-                dst[r, c] = T.if_then_else(
+                dst[r * stride + c] = T.if_then_else(
                     row0 + r < limit, src[b, row0 + r, h, col0 + c], T.cast(0, dtype)
                 )
 
@@ -116,9 +136,9 @@ def attention_kernel(shape: AttentionShape) -> tirx.PrimFunc:
                 for ty in T.thread_binding(ROWS, thread="threadIdx.y"):
                     for tx in T.thread_binding(LANES, thread="threadIdx.x"):
                         with T.sblock("attention"):
-                            q_s = T.sblock_alloc_buffer((ROWS, QC), dtype, scope="shared")
-                            kv_s = T.sblock_alloc_buffer((KEYS, KVC), dtype, scope="shared")
-                            p_s = T.sblock_alloc_buffer((ROWS, KEYS), "float32", scope="shared")
+                            q_s = T.sblock_alloc_buffer((ROWS * q_row,), dtype, scope="shared")
+                            kv_s = T.sblock_alloc_buffer((KEYS * kv_row,), dtype, scope="shared")
+                            p_s = T.sblock_alloc_buffer((ROWS * p_row,), "float32", scope="shared")
                             s_r = T.sblock_alloc_buffer((per_lane,), "float32", scope="local")
                             o_r = T.sblock_alloc_buffer(
                                 (v_chunks * v_per_lane,), "float32", scope="local"
@@ -134,7 +154,7 @@ def attention_kernel(shape: AttentionShape) -> tirx.PrimFunc:
                             for i in T.serial(v_chunks * v_per_lane):
                                 o_r[i] = T.float32(0)
                             if resident:
-                                load_tile(q_s, q, q0, ROWS, SQ, b, h, 0, D, tid)
+                                load_tile(q_s, q_row, q, q0, ROWS, SQ, b, h, 0, D, tid)
                             for kt in T.serial(kv_tiles):
                                 kv0: T.let[T.int32] = kt * KEYS
                                 # Key tiles wholly above the causal diagonal are skipped;
@@ -144,13 +164,19 @@ def attention_kernel(shape: AttentionShape) -> tirx.PrimFunc:
                                         s_r[u] = T.float32(0)
                                     for dc in T.serial(D // QC):
                                         if not resident:
-                                            load_tile(q_s, q, q0, ROWS, SQ, b, h, dc * QC, QC, tid)
-                                        load_tile(kv_s, k, kv0, KEYS, SKV, b, h, dc * QC, QC, tid)
+                                            load_tile(
+                                                q_s, q_row, q, q0, ROWS, SQ, b, h, dc * QC, QC, tid
+                                            )
+                                        load_tile(
+                                            kv_s, kv_row, k, kv0, KEYS, SKV, b, h, dc * QC, QC, tid
+                                        )
                                         T.tvm_storage_sync("shared")
                                         for d in T.serial(QC):
                                             for u in T.unroll(per_lane):
-                                                s_r[u] += T.cast(q_s[ty, d], "float32") * T.cast(
-                                                    kv_s[tx + u * LANES, d], "float32"
+                                                s_r[u] += T.cast(
+                                                    q_s[ty * q_row + d], "float32"
+                                                ) * T.cast(
+                                                    kv_s[(tx + u * LANES) * kv_row + d], "float32"
                                                 )
                                         T.tvm_storage_sync("shared")
                                     for u in T.unroll(per_lane):
@@ -159,31 +185,35 @@ def attention_kernel(shape: AttentionShape) -> tirx.PrimFunc:
                                         s_r[u] = T.if_then_else(
                                             keep, s_r[u] * T.float32(scale_log2), T.float32(_MASKED)
                                         )
-                                        p_s[ty, tx + u * LANES] = s_r[u]
+                                        p_s[ty * p_row + tx + u * LANES] = s_r[u]
                                     T.tvm_storage_sync("shared")
                                     m_r[1] = m_r[0]
                                     for j in T.serial(KEYS):
-                                        m_r[1] = T.max(m_r[1], p_s[ty, j])
+                                        m_r[1] = T.max(m_r[1], p_s[ty * p_row + j])
                                     T.tvm_storage_sync("shared")
                                     alpha: T.let[T.float32] = T.exp2(m_r[0] - m_r[1])
                                     m_r[0] = m_r[1]
                                     for u in T.unroll(per_lane):
-                                        p_s[ty, tx + u * LANES] = T.exp2(s_r[u] - m_r[0])
+                                        p_s[ty * p_row + tx + u * LANES] = T.exp2(s_r[u] - m_r[0])
                                     l_r[0] = l_r[0] * alpha
                                     for i in T.serial(v_chunks * v_per_lane):
                                         o_r[i] = o_r[i] * alpha
                                     for vc in T.serial(v_chunks):
-                                        load_tile(kv_s, v, kv0, KEYS, SKV, b, h, vc * VC, VC, tid)
+                                        load_tile(
+                                            kv_s, kv_row, v, kv0, KEYS, SKV, b, h, vc * VC, VC, tid
+                                        )
                                         T.tvm_storage_sync("shared")
                                         for j in T.serial(KEYS):
                                             for w in T.unroll(v_per_lane):
                                                 if tx + w * LANES < VC:
-                                                    o_r[vc * v_per_lane + w] += p_s[ty, j] * T.cast(
-                                                        kv_s[j, tx + w * LANES], "float32"
+                                                    o_r[vc * v_per_lane + w] += p_s[
+                                                        ty * p_row + j
+                                                    ] * T.cast(
+                                                        kv_s[j * kv_row + tx + w * LANES], "float32"
                                                     )
                                         T.tvm_storage_sync("shared")
                                     for j in T.serial(KEYS):
-                                        l_r[0] += p_s[ty, j]
+                                        l_r[0] += p_s[ty * p_row + j]
                             if q0 + ty < SQ:
                                 for vc in T.serial(v_chunks):
                                     for w in T.unroll(v_per_lane):
