@@ -23,6 +23,7 @@ from tvm.relax.op import vm as _  # noqa: F401
 from ..assemble import AssembledModel
 from ..targets import NATIVE_CPU, target
 from .accumulate_float32 import AccumulateFloat32
+from .drop_cast_round_trips import DropCastRoundTrips
 from .keep_attention_attrs import KeepAttentionAttrs
 from .narrow_float16 import NarrowToFloat16
 
@@ -44,6 +45,7 @@ def float16_module(model: AssembledModel) -> tvm.IRModule:
     layers before each output run in fp32 (`accumulate_float32`)."""
     mixed = relax.transform.ToMixedPrecision("float16", fp16_input_names=_half_weights(model))
     module = KeepAttentionAttrs(model.module)(mixed(model.module))
+    module = DropCastRoundTrips()(module)
     module = AccumulateFloat32()(module)
     module = NarrowToFloat16()(module)
     return relax.transform.LiftTransformParams()(module)
