@@ -13,6 +13,7 @@ from tvm.relax.backend import gpu_generic
 from tvm.s_tir import dlight
 
 from ..schedules.gemm import Gemm
+from ..schedules.transpose import Transpose
 from .fused_attention import FusedAttention
 from .fused_group_norm import FusedGroupNorm
 from .widened_layer_norm import WidenedLayerNorm
@@ -38,6 +39,7 @@ def lowering(target: tvm.target.Target) -> tvm.transform.Pass:
         return relax.get_default_pipeline(target)
     schedule = dlight.ApplyDefaultSchedule(
         Gemm(),
+        Transpose(),
         dlight.gpu.GEMV(),
         dlight.gpu.Reduction(),
         dlight.gpu.GeneralReduction(),

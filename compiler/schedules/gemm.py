@@ -39,12 +39,12 @@ from tvm.s_tir.dlight.gpu.matmul import (
     get_reduction_blocks,
 )
 
+from .contiguity import contiguous_axis, global_source
+
 # At least this many workgroups per call for the large tile: two per compute unit of a
 # 64-unit GPU. Below it the large tile would leave units idle that small tiles keep busy.
 MIN_LARGE_WORKGROUPS = 128
-SECTOR_BYTES = 32
 BANK_BYTES = 4
-WARP = 32
 
 
 @dataclass(frozen=True)
@@ -85,41 +85,6 @@ def launch_extent(function: tirx.PrimFunc, axes: str) -> int:
     return math.prod(extents.values())
 
 
-def _sectors_along(region: tvm.runtime.Object, axis: tirx.Var, others: list[tirx.Var]) -> int:
-    """32-byte sectors that WARP consecutive values of `axis` touch in `region`'s buffer, the
-    other block variables held at 0: how well lanes stepping along `axis` coalesce."""
-    buffer = region.source
-    address = tirx.IntImm("int64", 0)
-    for index, extent in zip(region.region, buffer.shape, strict=True):
-        address = address * extent + index.min
-    element_bytes = tvm.runtime.DataType(buffer.dtype).bits // 8
-    sectors = set()
-    for step in range(WARP):
-        analyzer = tvm.sym.Analyzer()
-        for var in others:
-            analyzer.bind(var, tirx.IntImm(var.ty.dtype, 0))
-        analyzer.bind(axis, tirx.IntImm(axis.ty.dtype, step))
-        sectors.add(int(analyzer.simplify(address)) * element_bytes // SECTOR_BYTES)
-    return len(sectors)
-
-
-def _inner_is_first(block: tirx.SBlock, region: tvm.runtime.Object) -> bool:
-    """Of a block's last two variables, whether lanes should step along the first (the
-    second, k or j, wins ties): the one along which `region` is contiguous."""
-    variables = [iter_var.var for iter_var in block.iter_vars]
-    first, second = variables[-2], variables[-1]
-    along_first = _sectors_along(region, first, [v for v in variables if v is not first])
-    along_second = _sectors_along(region, second, [v for v in variables if v is not second])
-    return along_first < along_second
-
-
-def _global_source(block: tirx.SBlock) -> tvm.runtime.Object:
-    """The largest global-memory tensor a staging block reads: the operand itself, not a
-    bias or scale fused into it."""
-    regions = [r for r in block.reads if r.source.scope() in ("global", "")]
-    return max(regions, key=lambda r: math.prod(int(d) for d in r.source.shape))
-
-
 class Gemm(GPUScheduleRule):
     """Tiled GEMM in workgroup memory with coalesced staging, conflict-free workgroup-memory
     reads and coalesced output writes; the tile sized to the call."""
@@ -147,7 +112,7 @@ class Gemm(GPUScheduleRule):
         accumulator = sch.cache_write(main, 0, "local")
         auto_inline_consumer_chain(sch, accumulator)
         output = sch.get(accumulator)
-        lanes_along_rows = _inner_is_first(output, output.writes[0])
+        lanes_along_rows = contiguous_axis(output, output.writes[0], [1, 2]) == 1
 
         b, i, j, k = sch.get_loops(main)
         x, y = (i, j) if lanes_along_rows else (j, i)
@@ -198,7 +163,7 @@ class Gemm(GPUScheduleRule):
         auto_inline_producers(sch, staged)
         block = sch.get(staged)
         _, rows, depth = sch.get_loops(staged)[-3:]
-        if _inner_is_first(block, _global_source(block)):
+        if contiguous_axis(block, global_source(block), [1, 2]) == 1:
             sch.reorder(depth, rows)
         loops = sch.get_loops(staged)[-3:]
         _, ty, tx = sch.split(sch.fuse(*loops), [None, tile.threads, tile.threads])
