@@ -25,12 +25,13 @@ from tvm import tirx
 from tvm.runtime import DataType
 from tvm.script import tirx as T
 
+from ..schedules.banks import row_padding
+
 ROWS = 32  # BQ: query rows per workgroup, one per threadIdx.y
 LANES = 8  # threads sharing a query row (threadIdx.x)
 KEYS = 32  # BK: key/value rows per step
 THREADS = ROWS * LANES
 WORKGROUP_BYTES = 16384  # WebGPU's default maxComputeWorkgroupStorageSize
-BANK_BYTES = 4
 _MASKED = -3.0e38  # finite: exp2(_MASKED - m) is 0 and never inf - inf = NaN
 
 
@@ -51,11 +52,8 @@ class AttentionShape:
 
 
 def padded(columns: int, itemsize: int) -> int:
-    """Row length in workgroup memory: the least ≥ `columns` that spans an odd number of
-    bank words, so that the same column of neighbouring rows lies in different banks."""
-    while columns * itemsize % (2 * BANK_BYTES) != BANK_BYTES:
-        columns += 1
-    return columns
+    """Row length in workgroup memory: `columns` padded against bank conflicts."""
+    return columns + row_padding(columns, itemsize)
 
 
 @dataclass(frozen=True)

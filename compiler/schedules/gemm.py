@@ -13,8 +13,8 @@ a GPU serves the 32 lanes of a warp together (benchmarks/memory_access.py counts
 - staging: neighbouring lanes copy neighbouring elements of A and B, along whichever axis
   (rows or k) is contiguous in global memory: k for weights and for a linear layer's input,
   the output positions for a convolution's input;
-- workgroup memory: rows are padded by one 4-byte bank word, so that the lanes reading one
-  column of a tile read 16 (or 8) different banks, not one;
+- workgroup memory: rows are padded to an odd number of 4-byte bank words, so that the
+  lanes reading one column of a tile read 16 (or 8) different banks, not one;
 - outputs: each invocation's 4 × 4 block is spread over the tile, 16 (or 8) apart, so that
   neighbouring lanes compute neighbouring outputs along C's contiguous axis, and write them
   together.
@@ -39,12 +39,12 @@ from tvm.s_tir.dlight.gpu.matmul import (
     get_reduction_blocks,
 )
 
+from .banks import row_padding
 from .contiguity import contiguous_axis, global_source
 
 # At least this many workgroups per call for the large tile: two per compute unit of a
 # 64-unit GPU. Below it the large tile would leave units idle that small tiles keep busy.
 MIN_LARGE_WORKGROUPS = 128
-BANK_BYTES = 4
 
 
 @dataclass(frozen=True)
@@ -157,7 +157,7 @@ class Gemm(GPUScheduleRule):
         tile: Tile,
     ) -> None:
         """Copy one operand's tile into workgroup memory, neighbouring lanes on neighbouring
-        global addresses, rows padded by one bank word against bank conflicts."""
+        global addresses, rows padded against bank conflicts."""
         staged = sch.cache_read(main, operand, "shared")
         sch.compute_at(staged, ko, preserve_unit_loops=True)
         auto_inline_producers(sch, staged)
@@ -170,5 +170,5 @@ class Gemm(GPUScheduleRule):
         sch.bind(ty, "threadIdx.y")
         sch.bind(tx, "threadIdx.x")
         element_bytes = tvm.runtime.DataType(block.writes[0].source.dtype).bits // 8
-        pad = max(1, BANK_BYTES // element_bytes)
+        pad = row_padding(tile.depth, element_bytes)
         sch.storage_align(staged, 0, axis=1, factor=tile.depth, offset=pad)

@@ -15,12 +15,12 @@ import tvm
 from tvm import s_tir, tirx
 from tvm.s_tir.dlight.gpu.base import GPUScheduleRule
 
+from .banks import row_padding
 from .contiguity import contiguous_axis
 
 TILE = 32
 ROWS = 8  # invocations along the input's contiguous axis: a workgroup is TILE × ROWS
 MAX_WORKGROUPS = 65535  # WebGPU's default maxComputeWorkgroupsPerDimension
-BANK_BYTES = 4
 
 
 def _tile(extent: int, row: int) -> int | None:
@@ -84,7 +84,7 @@ class Transpose(GPUScheduleRule):
         sch.bind(row, "threadIdx.y")
         sch.bind(lane, "threadIdx.x")
         element_bytes = tvm.runtime.DataType(source.source.dtype).bits // 8
-        pad = max(1, BANK_BYTES // element_bytes)
+        pad = row_padding(read_tile, element_bytes)
         dims = len(source.source.shape)
         sch.storage_align(staged, 0, axis=dims - 2, factor=read_tile, offset=pad)
         return sch

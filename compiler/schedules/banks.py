@@ -1,0 +1,18 @@
+"""Workgroup memory is served by 32 banks of 4-byte words, and a warp's accesses to distinct
+words of one bank queue one after another. The lanes of a warp often read one column of a
+tile, a row apart: rows that span an odd number of words put them in different banks.
+"""
+
+from __future__ import annotations
+
+BANK_BYTES = 4
+
+
+def row_padding(columns: int, itemsize: int) -> int:
+    """Elements to add to a tile row of `columns` so that it spans an odd number of words."""
+    if itemsize % (2 * BANK_BYTES) == 0:  # 8-byte elements: every row is an even count
+        return 1
+    pad = 0
+    while (columns + pad) * itemsize % (2 * BANK_BYTES) != BANK_BYTES:
+        pad += 1
+    return pad
