@@ -46,6 +46,12 @@ CASES = [
     Case("conv3x3_stride2", (1, 8, 16, 16), (32, 8, 3, 3), large=False, stride=2),
     Case("matmul", (2, 1024, 72), (72, 512), large=True),
     Case("matmul_small", (1, 77, 64), (64, 96), large=False),
+    # Padded tiles must not write past the output: 16 rows, 37 columns, 16 channels of a
+    # 4 × 4 image (the tiny UNet's innermost blocks and CLIP's MLP).
+    Case("matmul_few_rows", (1, 16, 64), (64, 64), large=False),
+    Case("matmul_ragged_columns", (1, 64, 32), (32, 37), large=False),
+    Case("conv3x3_few_positions", (1, 32, 4, 4), (64, 32, 3, 3), large=False),
+    Case("conv3x3_few_channels", (1, 16, 32, 64), (16, 16, 3, 3), large=False),
 ]
 
 

@@ -109,10 +109,7 @@ class Gemm(GPUScheduleRule):
         tile = LARGE if workgroups >= MIN_LARGE_WORKGROUPS else SMALL
 
         sch.pad_einsum(main, [1, tile.size, tile.size, tile.depth])
-        accumulator = sch.cache_write(main, 0, "local")
-        auto_inline_consumer_chain(sch, accumulator)
-        output = sch.get(accumulator)
-        lanes_along_rows = contiguous_axis(output, output.writes[0], [1, 2]) == 1
+        lanes_along_rows = self._output_contiguous_axis(sch, main) == 1
 
         b, i, j, k = sch.get_loops(main)
         x, y = (i, j) if lanes_along_rows else (j, i)
@@ -130,11 +127,25 @@ class Gemm(GPUScheduleRule):
         sch.bind(tx, "threadIdx.x")
         sch.annotate(tx, ann_key="pragma_auto_unroll_max_step", ann_val=256)
         sch.annotate(tx, ann_key="pragma_unroll_explicit", ann_val=1)
+        accumulator = sch.cache_write(main, 0, "local")
         sch.reverse_compute_at(accumulator, tx, preserve_unit_loops=True)
         for operand in (0, 1):
             self._stage(sch, main, operand, ko, tile)
+        # Only once the write-back sits in its loops: inlined there, the padding's trim keeps
+        # its bounds check (inlined before, padded rows would be written past the output).
+        auto_inline_consumer_chain(sch, accumulator)
         sch.decompose_reduction(main, ko)
         return sch
+
+    @staticmethod
+    def _output_contiguous_axis(sch: s_tir.Schedule, main: s_tir.schedule.SBlockRV) -> int:
+        """The axis of C (1: i, 2: j) contiguous in the kernel's global output, through the
+        epilogue (a convolution's NCHW output is contiguous along its positions, i)."""
+        probe = sch.copy()
+        accumulator = probe.cache_write(main, 0, "local")
+        auto_inline_consumer_chain(probe, accumulator)
+        output = probe.get(accumulator)
+        return contiguous_axis(output, output.writes[0], [1, 2])
 
     @staticmethod
     def _normalize(sch: s_tir.Schedule, main: s_tir.schedule.SBlockRV) -> None:
