@@ -49,6 +49,8 @@ CASES = [
     # 16 × 16 and 8 × 8 latents: 16- and 8-wide tiles, so that no tile crosses an image row.
     Case("to_nchw_16", (2, 256, 64), to_tokens=False),
     Case("to_tokens_8", (2, 160, 8, 8), to_tokens=True, tile_rows_whole=False),
+    # One tile of channels: the tile's loops have extent 1.
+    Case("to_tokens_one_tile", (2, 32, 8, 8), to_tokens=True, tile_rows_whole=False),
 ]
 
 
@@ -75,6 +77,39 @@ def _kernel(module, case: Case):
         if isinstance(getattr(b.value, "op", None), relax.GlobalVar)
     ]
     return module[call]
+
+
+def _workgroup_bytes(kernel) -> int:
+    """Bytes of workgroup memory the lowered kernel allocates."""
+    from tvm import DataType
+
+    kernel_work = load("kernel_work")
+    total = 0
+
+    def visit(stmt) -> None:
+        nonlocal total
+        buffer = getattr(stmt, "buffer", None)
+        if type(stmt).__name__ == "AllocBuffer" and buffer.scope() == "shared":
+            elements = 1
+            for extent in buffer.shape:
+                elements *= int(extent)
+            total += elements * DataType(buffer.dtype).bits // 8
+        for child in [getattr(stmt, "body", None), *getattr(stmt, "seq", ())]:
+            if child is not None:
+                visit(child)
+
+    visit(kernel_work.flattened(kernel).body)
+    return total
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32"])
+def test_workgroups_hold_one_tile(dtype: str) -> None:
+    """A workgroup stages its own tile, padded: not the whole tensor, which TVM allocates
+    when it cannot bound a tile's index expressions (reshapes index through div and mod)."""
+    module = lowered_for_webgpu(_module(dtype))
+    itemsize = 2 if dtype == "float16" else 4
+    for case in CASES:
+        assert _workgroup_bytes(_kernel(module, case)) <= 32 * (64 + 2) * itemsize, case.name
 
 
 @pytest.mark.parametrize("dtype", ["float16", "float32"])
