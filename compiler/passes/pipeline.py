@@ -33,12 +33,35 @@ def prepare(module: tvm.IRModule) -> tvm.IRModule:
     return relax.transform.BundleModelParams()(module)
 
 
+def fusion(target: tvm.target.Target) -> tvm.transform.Pass:
+    """Replace the hand-written kernels' ops, legalize, and fuse into unscheduled kernels.
+
+    WebGPU's hand-scheduled kernels go first, so that legalization never sees their ops.
+    Apart from `lowering`, so that tests can run each fused kernel alone (on WebGPU and on
+    the CPU) and name the one that is wrong.
+    """
+    return tvm.transform.Sequential(
+        [
+            FusedAttention(),
+            FusedGroupNorm(),
+            WidenedLayerNorm(),
+            *gpu_generic.library_dispatch_passes(target),
+            relax.transform.LegalizeOps(),
+            relax.transform.AnnotateTIROpPattern(),
+            relax.transform.FoldConstant(),
+            relax.transform.FuseOps(),
+            relax.transform.FuseTIR(),
+        ],
+        name="websd_fusion",
+    )
+
+
 def lowering(target: tvm.target.Target) -> tvm.transform.Pass:
     """Legalize, fuse and schedule for `target`.
 
-    On WebGPU the hand-scheduled kernels replace their ops first, so that legalization never
-    sees them; then TVM's generic GPU pipeline runs with websd's GEMM rule in place of dlight's
-    (`websd.schedules.gemm`). The CPU keeps TVM's default pipeline, which is correct there.
+    On WebGPU: `fusion`, then TVM's generic GPU pipeline with websd's GEMM and transpose rules
+    ahead of dlight's (`websd.schedules`). The CPU keeps TVM's default pipeline, which is
+    correct there.
     """
     if target.kind.name != "webgpu":
         return relax.get_default_pipeline(target)
@@ -52,15 +75,7 @@ def lowering(target: tvm.target.Target) -> tvm.transform.Pass:
     )
     return tvm.transform.Sequential(
         [
-            FusedAttention(),
-            FusedGroupNorm(),
-            WidenedLayerNorm(),
-            *gpu_generic.library_dispatch_passes(target),
-            relax.transform.LegalizeOps(),
-            relax.transform.AnnotateTIROpPattern(),
-            relax.transform.FoldConstant(),
-            relax.transform.FuseOps(),
-            relax.transform.FuseTIR(),
+            fusion(target),
             schedule,
             *gpu_generic.dataflow_lower_passes(target),
             *gpu_generic.finalize_passes(target),
