@@ -260,7 +260,9 @@ def _library_lines(library: dict[str, Any]) -> list[str]:
             f"random weights uploaded in {library.get('weights_s', 0):.1f} s"
         )
     functions = library.get("functions", {})
-    rows = [["function", "median ms", "min ms", "calls", "GPU ms", "GPU span ms", "passes"]]
+    rows = [
+        ["function", "median ms", "min ms", "calls", "encode ms", "GPU ms", "GPU span ms", "passes"]
+    ]
     for name, f in functions.items():
         profile = f.get("profile")
         gpu = (
@@ -278,14 +280,17 @@ def _library_lines(library: dict[str, Any]) -> list[str]:
                 f"{statistics.median(f['ms']):.1f}",
                 f"{min(f['ms']):.1f}",
                 str(len(f["ms"])),
+                f"{statistics.median(f['encode_ms']):.1f}",
                 *gpu,
             ]
         )
     if len(rows) > 1:
         lines += _table(rows)
         lines.append(
-            "  (ms per call: wall time from the first dispatch encoded to the GPU done; GPU ms: "
-            "sum of the compute passes' timestamps in one call; span: first pass start to last end)"
+            "  (ms per call: wall time from the first dispatch encoded to the GPU done; encode "
+            "ms: median CPU time recording the call's dispatches, which tvmjs submits only at "
+            "the end, so the GPU waits for it; GPU ms: sum of the compute passes' timestamps in "
+            "one call; span: first pass start to last end)"
         )
     kinds = library.get("kinds_ms", {})
     if kinds:

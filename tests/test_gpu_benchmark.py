@@ -173,6 +173,7 @@ def test_report_on_swiftshader_has_every_section(
     for name in FUNCTIONS:
         function = library["functions"][name]
         assert len(function["ms"]) == 2
+        assert all(0 < e < t for e, t in zip(function["encode_ms"], function["ms"], strict=True))
         kernels = function["profile"]["kernels"]
         assert function["profile"]["passes"] == sum(k["calls"] for k in kernels.values()) > 0
         assert all("_kernel" in kernel for kernel in kernels), "a pass lost its kernel name"
@@ -200,6 +201,7 @@ def test_report_on_swiftshader_has_every_section(
         "UNet2DConditionModel",
         "WebGPU tiny-sd1 float32",
         "pipelines compiled in",
+        "encode ms",
         *FUNCTIONS,
         "GPU ms by kind",
         *KINDS,
