@@ -62,6 +62,8 @@ class Tile:
 
 
 LARGE = Tile(threads=16, micro=4, depth=16)
+# 16 deep would stage whole 32-byte sectors of fp16 along k, but SwiftShader then fails to
+# create the pipeline of a padded convolution (docs/performance.md, item 11).
 SMALL = Tile(threads=8, micro=4, depth=8)
 
 
