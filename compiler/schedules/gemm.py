@@ -4,8 +4,8 @@ A kernel is first normalized as dlight normalizes it, to C[b, i, j] = Σ_k A[b, 
 (a convolution becomes an implicit GEMM over (channel, kh, kw)), then tiled in workgroup
 memory. Where the call still launches `MIN_LARGE_WORKGROUPS` workgroups, a workgroup of 256
 invocations (the most WebGPU guarantees) computes 64 × 64 outputs, 16 steps of k per tile;
-smaller GEMMs take dlight's generic 32 × 32 tile of 64 invocations, 8 deep, so that they still
-fill the GPU.
+smaller GEMMs take a 32 × 32 tile of 64 invocations, so that they still fill the GPU. Both are
+16 deep: 32 bytes of fp16 along k, a whole sector per staged row.
 
 What this rule adds to dlight's tiling is where each invocation's memory accesses land, since
 a GPU serves the 32 lanes of a warp together (benchmarks/memory_access.py counts it):
@@ -62,9 +62,7 @@ class Tile:
 
 
 LARGE = Tile(threads=16, micro=4, depth=16)
-# 16 deep would stage whole 32-byte sectors of fp16 along k, but SwiftShader then fails to
-# create the pipeline of a padded convolution (docs/performance.md, item 11).
-SMALL = Tile(threads=8, micro=4, depth=8)
+SMALL = Tile(threads=8, micro=4, depth=16)
 
 
 def launch_extent(function: tirx.PrimFunc, axes: str) -> int:
@@ -179,7 +177,11 @@ class Gemm(GPUScheduleRule):
         if contiguous_axis(block, global_source(block), [1, 2]) == 1:
             sch.reorder(depth, rows)
         loops = sch.get_loops(staged)[-3:]
-        _, ty, tx = sch.split(sch.fuse(*loops), [None, tile.threads, tile.threads])
+        copies, ty, tx = sch.split(sch.fuse(*loops), [None, tile.threads, tile.threads])
+        # Kept a loop: unrolled, the 8 bounds-checked im2col copies of a padded small tile
+        # make SwiftShader fail to create the pipeline; the GPU's compiler can still unroll.
+        sch.annotate(copies, ann_key="pragma_auto_unroll_max_step", ann_val=0)
+        sch.annotate(copies, ann_key="pragma_unroll_explicit", ann_val=0)
         sch.bind(ty, "threadIdx.y")
         sch.bind(tx, "threadIdx.x")
         element_bytes = tvm.runtime.DataType(block.writes[0].source.dtype).bits // 8
