@@ -261,7 +261,18 @@ def _library_lines(library: dict[str, Any]) -> list[str]:
         )
     functions = library.get("functions", {})
     rows = [
-        ["function", "median ms", "min ms", "calls", "encode ms", "GPU ms", "GPU span ms", "passes"]
+        [
+            "function",
+            "median ms",
+            "min ms",
+            "calls",
+            "encode ms",
+            "submits",
+            "one submit ms",
+            "GPU ms",
+            "GPU span ms",
+            "passes",
+        ]
     ]
     for name, f in functions.items():
         profile = f.get("profile")
@@ -281,16 +292,21 @@ def _library_lines(library: dict[str, Any]) -> list[str]:
                 f"{min(f['ms']):.1f}",
                 str(len(f["ms"])),
                 f"{statistics.median(f['encode_ms']):.1f}",
+                str(f["submits"]),
+                f"{statistics.median(f['one_submit_ms']):.1f}",
                 *gpu,
             ]
         )
     if len(rows) > 1:
         lines += _table(rows)
         lines.append(
-            "  (ms per call: wall time from the first dispatch encoded to the GPU done; encode "
-            "ms: median CPU time recording the call's dispatches, which tvmjs submits only at "
-            "the end, so the GPU waits for it; GPU ms: sum of the compute passes' timestamps in "
-            "one call; span: first pass start to last end)"
+            "  (ms per call: wall time from the first dispatch encoded to the GPU done, with "
+            "the library's submits every few dozen kernels, as pages run it; encode ms: median "
+            "CPU time recording and submitting the call's dispatches; submits: command buffers "
+            "per call; one submit ms: the same calls, alternating, with every dispatch submitted "
+            "at the end, as tvmjs alone does, so that the GPU waits for all of the encoding; "
+            "GPU ms: sum of the compute passes' timestamps in one call; span: first pass start "
+            "to last end)"
         )
     kinds = library.get("kinds_ms", {})
     if kinds:

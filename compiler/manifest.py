@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 FORMAT = "websd-model"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 MANIFEST_NAME = "websd-model.json"
 
 

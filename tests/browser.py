@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
 CHROMIUM = "/usr/bin/chromium"
 SUB_PATH = "/sub/path/"
 _BASE_ARGS = [
@@ -156,9 +158,14 @@ def canvas_rgba(page: Any, selector: str = "websd-playground canvas") -> tuple[i
 def wait_for_status(
     page: Any, prefix: str, timeout_ms: int, selector: str = "websd-playground"
 ) -> None:
-    """Wait until the playground's status line starts with `prefix`."""
-    page.wait_for_function(
-        "([el, prefix]) => el.querySelector('.websd-status').textContent.startsWith(prefix)",
-        arg=[page.locator(selector).element_handle(), prefix],
-        timeout=timeout_ms,
-    )
+    """Wait until the playground's status line starts with `prefix`; a timeout shows the line."""
+    element = page.locator(selector)
+    try:
+        page.wait_for_function(
+            "([el, prefix]) => el.querySelector('.websd-status').textContent.startsWith(prefix)",
+            arg=[element.element_handle(), prefix],
+            timeout=timeout_ms,
+        )
+    except PlaywrightTimeout:
+        shown = element.locator(".websd-status").text_content()
+        raise AssertionError(f"status not {prefix!r} after {timeout_ms} ms: {shown!r}") from None

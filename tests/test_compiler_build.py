@@ -25,7 +25,7 @@ def test_artifact_folder_is_complete(tiny_sd1_build):
 
 def test_manifest_describes_the_model(tiny_sd1_build):
     manifest = tiny_sd1_build.manifest
-    assert manifest["format"] == "websd-model" and manifest["format_version"] == 2
+    assert manifest["format"] == "websd-model" and manifest["format_version"] == 3
     assert manifest["sizes"] == [
         {
             "width": 64,

@@ -9,6 +9,7 @@ that the run on a real GPU gives.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -190,6 +191,10 @@ def test_report_on_swiftshader_has_every_section(
             timed[gpu.kernel_kind(kernel)] += timing["calls"]
         compiled = found[name if name == "encode_text" else f"{name}_64x64"]
         assert timed == compiled.launches, name
+        # websd.submit ran as the library asks: a submit after every 32 kernels and the last.
+        function = library["functions"][name]
+        assert function["submits"] == math.ceil(compiled.launches.total() / 32) > 1, name
+        assert len(function["one_submit_ms"]) == len(function["ms"])
     denoise_kinds = library["kinds_ms"]["denoise"]
     assert all(denoise_kinds[kind] > 0 for kind in KINDS)
     assert library["whole_image_ms"] > 20 * library["median_ms"]["denoise"]
@@ -202,6 +207,7 @@ def test_report_on_swiftshader_has_every_section(
         "WebGPU tiny-sd1 float32",
         "pipelines compiled in",
         "encode ms",
+        "one submit ms",
         *FUNCTIONS,
         "GPU ms by kind",
         *KINDS,

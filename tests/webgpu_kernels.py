@@ -33,6 +33,7 @@ _RUN = """async (calls) => {
   const wasm = await (await fetch("kernels.wasm")).arrayBuffer();
   const tvm = await tvmjs.instantiate(wasm, tvmjs.createPolyfillWASI(), () => {});
   tvm.initWebGPU(device);
+  tvm.registerFunc("websd.submit", () => tvm.lib.webGPUContext.flushCommands());
   const gpu = tvm.webgpu();
   const outputs = {};
   tvm.beginScope();

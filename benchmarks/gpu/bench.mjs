@@ -7,8 +7,10 @@
  *
  * DIR holds npm webgpu's index.js; FILE is tvmjs (npm @mlc-ai/web-runtime lib/index.js);
  * model.json is what benchmarks/gpu_build.py wrote beside the library. Weights are random,
- * drawn on the host from the shapes in model.json. The result is rewritten after each function,
- * so a run stopped early still leaves what it measured. Progress goes to stderr.
+ * drawn on the host from the shapes in model.json. Each timed call runs twice: as the page
+ * runs it (kernels submitted in batches) and with one submit at the end. The result is
+ * rewritten after each function, so a run stopped early still leaves what it measured.
+ * Progress goes to stderr.
  */
 
 import { readFileSync, writeFileSync } from "node:fs";
@@ -154,9 +156,27 @@ function gpuError(message) {
 device.addEventListener("uncapturederror", (event) => gpuError(event.error.message));
 device.lost.then((info) => gpuError(`device lost (${info.reason}): ${info.message}`));
 
+/** Queue submits so far: how many command buffers the GPU was handed. */
+let submits = 0;
+const queueSubmit = device.queue.submit.bind(device.queue);
+device.queue.submit = (buffers) => {
+  submits += 1;
+  return queueSubmit(buffers);
+};
+
 const tvmjs = createRequire(import.meta.url)(resolve(args.tvmjs));
 const tvm = await tvmjs.instantiate(readFileSync(args.wasm), tvmjs.createPolyfillWASI(), log);
 tvm.initWebGPU(device);
+/**
+ * The library's `websd.submit` calls (compiler/passes/submit_in_batches.py) submit what tvmjs
+ * has recorded, as the page's runtime does (runtime_ts/src/model.ts); with `inBatches` off they
+ * do nothing, which leaves tvmjs' own single submit at the sync, for comparison.
+ */
+let inBatches = true;
+const context = tvm.lib.webGPUContext;
+tvm.registerFunc("websd.submit", () => {
+  if (inBatches) context.flushCommands();
+});
 const dev = tvm.webgpu();
 let seed = 1;
 /** A GPU tensor with random contents, kept alive beyond the current scope. */
@@ -208,18 +228,22 @@ for (const name of functions) {
   );
   tvm.endScope();
   /**
-   * One call: ms from the first dispatch encoded to the last one done on the GPU, and
-   * encodeMs, the CPU time tvmjs takes to record every dispatch. tvmjs submits them all at
-   * the sync, so the GPU starts only after encodeMs: the two add up.
+   * One call: ms from the first dispatch encoded to the last one done on the GPU; encodeMs,
+   * the CPU time to record every dispatch (and, in batches, submit them); and the number of
+   * submits. In batches, the GPU runs each batch while the CPU records the next; in one
+   * submit at the sync, the GPU starts only after encodeMs and the two add up.
    */
-  const call = async () => {
+  const call = async (batches = true) => {
+    inBatches = batches;
     tvm.beginScope();
     try {
+      const submitted = submits;
       const begin = performance.now();
       fn(...inputs, params.get(spec.params));
       const encoded = performance.now();
       await dev.sync();
-      return { ms: performance.now() - begin, encodeMs: encoded - begin };
+      const ms = performance.now() - begin;
+      return { ms, encodeMs: encoded - begin, submits: submits - submitted };
     } finally {
       tvm.endScope();
     }
@@ -227,15 +251,26 @@ for (const name of functions) {
   for (let i = 0; i < warmup; i++) log(`${name} warm-up ${(await call()).ms.toFixed(1)} ms`);
   const ms = [];
   const encodeMs = [];
+  const oneSubmitMs = [];
+  let callSubmits = 0;
   const timing = performance.now();
   while (ms.length < iterations && (ms.length === 0 || performance.now() - timing < budgetMs)) {
-    const timed = await call();
-    ms.push(timed.ms);
-    encodeMs.push(timed.encodeMs);
+    // Both ways each round, in alternating order: the same conditions for both.
+    const order = ms.length % 2 ? [false, true] : [true, false];
+    for (const batches of order) {
+      const timed = await call(batches);
+      if (!batches) {
+        oneSubmitMs.push(timed.ms);
+        continue;
+      }
+      ms.push(timed.ms);
+      encodeMs.push(timed.encodeMs);
+      callSubmits = timed.submits;
+    }
   }
   const sorted = [...ms].sort((a, b) => a - b);
   log(`${name}: ${ms.length} calls, median ${sorted[sorted.length >> 1].toFixed(1)} ms`);
-  const entry = { ms, encode_ms: encodeMs };
+  const entry = { ms, encode_ms: encodeMs, one_submit_ms: oneSubmitMs, submits: callSubmits };
   if (timestamps) {
     profiler.start(device);
     await call();

@@ -16,6 +16,7 @@ from ..schedules.gemm import Gemm
 from ..schedules.transpose import Transpose
 from .fused_attention import FusedAttention
 from .fused_group_norm import FusedGroupNorm
+from .submit_in_batches import SubmitInBatches
 from .widened_layer_norm import WidenedLayerNorm
 
 
@@ -60,8 +61,9 @@ def lowering(target: tvm.target.Target) -> tvm.transform.Pass:
     """Legalize, fuse and schedule for `target`.
 
     On WebGPU: `fusion`, then TVM's generic GPU pipeline with websd's GEMM and transpose rules
-    ahead of dlight's (`websd.schedules`). The CPU keeps TVM's default pipeline, which is
-    correct there.
+    ahead of dlight's (`websd.schedules`), and the lowered functions hand their kernels to the
+    GPU in batches (`SubmitInBatches`). The CPU keeps TVM's default pipeline, which is correct
+    there.
     """
     if target.kind.name != "webgpu":
         return relax.get_default_pipeline(target)
@@ -79,6 +81,7 @@ def lowering(target: tvm.target.Target) -> tvm.transform.Pass:
             schedule,
             *gpu_generic.dataflow_lower_passes(target),
             *gpu_generic.finalize_passes(target),
+            SubmitInBatches(),
         ],
         name="websd_webgpu",
     )

@@ -9,7 +9,7 @@ import { isSchedulerId, type SchedulerConfig, type SchedulerId } from "./schedul
 export const MANIFEST_NAME = "websd-model.json";
 export const MANIFEST_FORMAT = "websd-model";
 /** Bumped by the compiler on any incompatible change; must equal compiler/manifest.py's. */
-export const MANIFEST_FORMAT_VERSION = 2;
+export const MANIFEST_FORMAT_VERSION = 3;
 
 export interface TensorSpec {
   name: string;
