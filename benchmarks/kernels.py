@@ -11,8 +11,9 @@ on any machine:
 - work (benchmarks/kernel_work.py): GFLOP, GB read from global memory by load instructions,
   their ratio (flops per byte: how well the schedules tile) and flops per invocation;
 - memory access (benchmarks/memory_access.py), per warp instruction: the share of each
-  global 32-byte sector touched that is used (coalescing) and the passes a workgroup-memory
-  access takes (bank conflicts; 1 is conflict-free).
+  global 32-byte sector touched that is used (coalescing), the passes a workgroup-memory
+  access takes (bank conflicts; 1 is conflict-free), and the flops per workgroup-memory
+  access (how much work each value read from a tile feeds, through registers).
 
 Models are random-weight pipelines made from the configs in websd.testing.configs.
 """
@@ -83,10 +84,13 @@ def _work_cell(work: KernelWork) -> str:
     )
 
 
-def _access_cell(access: MemoryAccess) -> str:
+def _access_cell(access: MemoryAccess, work: KernelWork) -> str:
     if not access.global_requests:
         return "-"
-    shared = f"{access.conflict_ways:.2f} ways" if access.shared_requests else "no wg mem"
+    shared = "no wg mem"
+    if access.shared_requests:
+        per_access = work.flops / access.shared_requests
+        shared = f"{access.conflict_ways:.2f} ways, {per_access:.0f} F/wg access"
     return f"{100 * access.sector_efficiency:.0f}% of sectors used, {shared}"
 
 
@@ -119,9 +123,11 @@ def main() -> None:
             for function, calls in found.items():
                 print(f"  {function}")
                 total = sum(calls.access.values(), NO_ACCESS)
+                total_work = sum(calls.work.values(), NOTHING)
                 for kind in [*kinds, "total"]:
                     access = total if kind == "total" else calls.access[kind]
-                    print(f"    {kind:<18} {_access_cell(access)}")
+                    work = total_work if kind == "total" else calls.work[kind]
+                    print(f"    {kind:<18} {_access_cell(access, work)}")
 
 
 if __name__ == "__main__":

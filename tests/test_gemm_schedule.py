@@ -110,6 +110,20 @@ def test_warps_coalesce_global_accesses_and_avoid_bank_conflicts() -> None:
         assert access.sector_efficiency > 0.7, case.name
 
 
+def test_each_step_of_k_reads_workgroup_memory_once_per_operand_value() -> None:
+    """Per step of k a warp's invocations run 16 multiply-adds each (1024 flops) on 4 values
+    of A and 4 of B: 8 workgroup-memory loads from registers' point of view, plus a share of
+    the staging stores, so about 120 flops per warp instruction. Reading A and B again for
+    each multiply-add, as the tile did before it kept them in registers, gives 32."""
+    kernel_work = load("kernel_work").kernel_work
+    memory_access = load("memory_access").memory_access
+    module = lowered_for_webgpu(_module(CASES))
+    for case in CASES:
+        kernel = _kernel(module, case)
+        flops_per_access = kernel_work(kernel).flops / memory_access(kernel).shared_requests
+        assert flops_per_access > 100, case.name
+
+
 @pytest.fixture(scope="module")
 def webgpu_results(tmp_path_factory: pytest.TempPathFactory) -> dict:
     inputs = {case.name: case.inputs() for case in CASES}

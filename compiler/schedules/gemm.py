@@ -17,7 +17,11 @@ a GPU serves the 32 lanes of a warp together (benchmarks/memory_access.py counts
   lanes reading one column of a tile read 16 (or 8) different banks, not one;
 - outputs: each invocation's 4 × 4 block is spread over the tile, 16 (or 8) apart, so that
   neighbouring lanes compute neighbouring outputs along C's contiguous axis, and write them
-  together.
+  together;
+- registers: each step of k, an invocation reads its 4 values of A and 4 of B from workgroup
+  memory once, for its 16 multiply-adds (8 reads, where one per operand and multiply-add
+  would be 32). Rows and columns are split as (tile, step, invocation) in every buffer the
+  tile passes through, so that each invocation's spread-out block is a dense one there.
 
 Loads stay scalar: TVM declares WGSL storage buffers as arrays of scalars, and dlight's vec4
 variant fails TVM 0.27's storage rewrite (`info.factor() % me->coeff == 0`) for row-major
@@ -59,6 +63,10 @@ class Tile:
     @property
     def size(self) -> int:
         return self.threads * self.micro
+
+    def split_rows(self, row: tirx.PrimExpr) -> tuple[tirx.PrimExpr, ...]:
+        """A row of a tile-padded operand as (tile, micro step, invocation)."""
+        return (row // self.size, row % self.size // self.threads, row % self.threads)
 
 
 LARGE = Tile(threads=16, micro=4, depth=16)
@@ -111,26 +119,31 @@ class Gemm(GPUScheduleRule):
         sch.pad_einsum(main, [1, tile.size, tile.size, tile.depth])
         lanes_along_rows = self._output_contiguous_axis(sch, main) == 1
 
-        b, i, j, k = sch.get_loops(main)
-        x, y = (i, j) if lanes_along_rows else (j, i)
-        # Each invocation's outputs lie `threads` apart: virtual threads, which TVM unrolls
-        # into each invocation, keeping one accumulator per output.
-        bx, vx, tx = sch.split(x, [None, tile.micro, tile.threads])
-        by, vy, ty = sch.split(y, [None, tile.micro, tile.threads])
+        # Rows and columns as (tile, micro step, invocation): each invocation's micro × micro
+        # outputs lie `threads` apart, and every buffer the tile passes through is laid out
+        # along these axes, so that what one invocation touches is a dense block of them.
+        split = tile.split_rows
+        sch.transform_block_layout(main, lambda b, i, j, k: (b, *split(i), *split(j), k))
+        b, i0, i1, i2, j0, j1, j2, k = sch.get_loops(main)
+        rows, columns = (i0, i1, i2), (j0, j1, j2)
+        (xt, xm, xth), (yt, ym, yth) = (rows, columns) if lanes_along_rows else (columns, rows)
         ko, ki = sch.split(k, [None, tile.depth])
-        sch.reorder(by, bx, vy, vx, ty, tx, ko, ki)
-        sch.bind(sch.fuse(b, by), "blockIdx.y")
-        sch.bind(bx, "blockIdx.x")
-        sch.bind(vy, "vthread.y")
-        sch.bind(vx, "vthread.x")
-        sch.bind(ty, "threadIdx.y")
-        sch.bind(tx, "threadIdx.x")
-        sch.annotate(tx, ann_key="pragma_auto_unroll_max_step", ann_val=256)
-        sch.annotate(tx, ann_key="pragma_unroll_explicit", ann_val=1)
+        sch.reorder(yt, xt, yth, xth, ko, ki, ym, xm)
+        sch.bind(sch.fuse(b, yt), "blockIdx.y")
+        sch.bind(xt, "blockIdx.x")
+        sch.bind(yth, "threadIdx.y")
+        sch.bind(xth, "threadIdx.x")
+        sch.annotate(xth, ann_key="pragma_auto_unroll_max_step", ann_val=256)
+        sch.annotate(xth, ann_key="pragma_unroll_explicit", ann_val=1)
         accumulator = sch.cache_write(main, 0, "local")
-        sch.reverse_compute_at(accumulator, tx, preserve_unit_loops=True)
+        sch.transform_layout(main, ("write", 0), lambda b, i, j: (b, *split(i), *split(j)))
+        sch.transform_block_layout(accumulator, lambda b, i, j: (b, *split(i), *split(j)))
+        sch.reverse_compute_at(accumulator, xth, preserve_unit_loops=True)
         for operand in (0, 1):
             self._stage(sch, main, operand, ko, tile)
+        for operand in (0, 1):
+            registers = sch.cache_read(main, operand, "local")
+            sch.compute_at(registers, ki, preserve_unit_loops=True)
         # Only once the write-back sits in its loops: inlined there, the padding's trim keeps
         # its bounds check (inlined before, padded rows would be written past the output).
         auto_inline_consumer_chain(sch, accumulator)
@@ -185,5 +198,7 @@ class Gemm(GPUScheduleRule):
         sch.bind(ty, "threadIdx.y")
         sch.bind(tx, "threadIdx.x")
         element_bytes = tvm.runtime.DataType(block.writes[0].source.dtype).bits // 8
+        split = tile.split_rows
+        sch.transform_layout(staged, ("write", 0), lambda b, row, k: (b, *split(row), k))
         pad = row_padding(tile.depth, element_bytes)
-        sch.storage_align(staged, 0, axis=1, factor=tile.depth, offset=pad)
+        sch.storage_align(staged, 0, axis=3, factor=tile.depth, offset=pad)
