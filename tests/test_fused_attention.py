@@ -169,6 +169,17 @@ def test_tiles_are_read_without_bank_conflicts(head_dim: int, dtype: str) -> Non
     assert access.conflict_ways < 1.1
 
 
+@pytest.mark.parametrize("head_dim", [40, 80, 512])
+def test_each_query_and_probability_is_read_once_per_step(head_dim: int) -> None:
+    """An invocation multiplies its query value by 4 keys, and each probability by up to 5
+    values of V, reading it from workgroup memory once (about 60 flops per warp-wide
+    workgroup-memory instruction); read again for each multiply-add, it was 32."""
+    shape = AttentionShape(2, 8, 4096, 4096, head_dim, head_dim, "float16")
+    kernel = attention_kernel(shape)
+    flops = load("kernel_work").kernel_work(kernel).flops
+    assert flops / load("memory_access").memory_access(kernel).shared_requests > 50
+
+
 def test_float16_kernel_compiles_with_fp32_accumulation() -> None:
     from tvm import relax
 

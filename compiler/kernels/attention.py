@@ -7,9 +7,11 @@ global memory (1 GiB for SD-1.5's 64×64-latent self-attention at batch 2).
 One workgroup owns BQ query rows of one (batch, head). It walks the keys BK rows at a time:
 Q and K tiles in workgroup memory give a BQ×BK score tile, an online softmax folds it into a
 running row maximum and sum, and the output rows are rescaled and accumulated from the V tile,
-all in fp32 whatever the input dtype. Head dimensions too large for workgroup memory are
-walked in chunks. Everything stays within WebGPU's default limits (256 invocations, 16 KiB of
-workgroup memory), so no adapter needs more than the defaults to run it.
+all in fp32 whatever the input dtype. An invocation reads a query value from workgroup memory
+once for its 4 keys, and a probability once for its values of V. Head dimensions too large
+for workgroup memory are walked in chunks. Everything stays within WebGPU's default limits
+(256 invocations, 16 KiB of workgroup memory), so no adapter needs more than the defaults to
+run it.
 
 Each tile row in workgroup memory is padded to an odd number of 4-byte bank words: a warp
 reads one column of 4 Q rows, 8 K rows or 4 score rows at once, and with rows of 64 fp16
@@ -170,10 +172,11 @@ def attention_kernel(shape: AttentionShape) -> tirx.PrimFunc:
                                         )
                                         T.tvm_storage_sync("shared")
                                         for d in T.serial(QC):
+                                            q_d: T.let[T.float32] = T.cast(
+                                                q_s[ty * q_row + d], "float32"
+                                            )
                                             for u in T.unroll(per_lane):
-                                                s_r[u] += T.cast(
-                                                    q_s[ty * q_row + d], "float32"
-                                                ) * T.cast(
+                                                s_r[u] += q_d * T.cast(
                                                     kv_s[(tx + u * LANES) * kv_row + d], "float32"
                                                 )
                                         T.tvm_storage_sync("shared")
@@ -202,11 +205,10 @@ def attention_kernel(shape: AttentionShape) -> tirx.PrimFunc:
                                         )
                                         T.tvm_storage_sync("shared")
                                         for j in T.serial(KEYS):
+                                            p_j: T.let[T.float32] = p_s[ty * p_row + j]
                                             for w in T.unroll(v_per_lane):
                                                 if tx + w * LANES < VC:
-                                                    o_r[vc * v_per_lane + w] += p_s[
-                                                        ty * p_row + j
-                                                    ] * T.cast(
+                                                    o_r[vc * v_per_lane + w] += p_j * T.cast(
                                                         kv_s[j * kv_row + tx + w * LANES], "float32"
                                                     )
                                         T.tvm_storage_sync("shared")
