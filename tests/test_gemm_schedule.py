@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -122,6 +123,28 @@ def test_each_step_of_k_reads_workgroup_memory_once_per_operand_value() -> None:
         kernel = _kernel(module, case)
         flops_per_access = kernel_work(kernel).flops / memory_access(kernel).shared_requests
         assert flops_per_access > 100, case.name
+
+
+def _local_buffer_sizes(stmt) -> list[int]:
+    """Elements of each `local` (function-scope, per invocation) buffer a lowered kernel
+    allocates."""
+    if type(stmt).__name__ == "AllocBuffer":
+        buffer = stmt.buffer
+        return [math.prod(int(d) for d in buffer.shape)] if buffer.scope() == "local" else []
+    children = [getattr(stmt, field, None) for field in ("body", "then_case", "else_case")]
+    children += list(getattr(stmt, "seq", ()))
+    return [size for child in children if child is not None for size in _local_buffer_sizes(child)]
+
+
+def test_each_invocation_keeps_only_its_own_values_in_registers() -> None:
+    """16 accumulators, and 4 values each of A and B per step of k. A local buffer sized by
+    the whole tile (what TVM's regions give an invocation's spread-out outputs) would compute
+    the same numbers from memory instead of registers."""
+    flattened = load("kernel_work").flattened
+    module = lowered_for_webgpu(_module(CASES))
+    for case in CASES:
+        sizes = _local_buffer_sizes(flattened(_kernel(module, case)).body)
+        assert sorted(sizes) == [4, 4, 16], case.name
 
 
 @pytest.fixture(scope="module")

@@ -139,6 +139,15 @@ class Gemm(GPUScheduleRule):
         sch.transform_layout(main, ("write", 0), lambda b, i, j: (b, *split(i), *split(j)))
         sch.transform_block_layout(accumulator, lambda b, i, j: (b, *split(i), *split(j)))
         sch.reverse_compute_at(accumulator, xth, preserve_unit_loops=True)
+        # The accumulators of one invocation, indexed by its micro steps alone: the tile and
+        # invocation indices are the same for all of them. (TVM cannot narrow the regions of
+        # the split layout to one invocation, and would give each one the whole tile's.)
+        sch.transform_layout(
+            accumulator,
+            ("read", 0),
+            lambda _b, _it, i, _ith, _jt, j, _jth: (i, j),
+            assume_injective_transform=True,
+        )
         for operand in (0, 1):
             self._stage(sch, main, operand, ko, tile)
         for operand in (0, 1):
