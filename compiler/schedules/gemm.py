@@ -20,8 +20,9 @@ a GPU serves the 32 lanes of a warp together (benchmarks/memory_access.py counts
   together;
 - registers: each step of k, an invocation reads its 4 values of A and 4 of B from workgroup
   memory once, for its 16 multiply-adds (8 reads, where one per operand and multiply-add
-  would be 32). Rows and columns are split as (tile, step, invocation) in every buffer the
-  tile passes through, so that each invocation's spread-out block is a dense one there.
+  would be 32). Workgroup memory splits rows as (tile, step, invocation), so that the values
+  of one invocation, spread over the tile, form a dense block there; its accumulators are
+  indexed by its steps alone.
 
 Loads stay scalar: TVM declares WGSL storage buffers as arrays of scalars, and dlight's vec4
 variant fails TVM 0.27's storage rewrite (`info.factor() % me->coeff == 0`) for row-major
