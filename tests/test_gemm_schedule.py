@@ -19,7 +19,7 @@ class Case:
     name: str
     x: tuple[int, ...]  # conv: (N, C, H, W); matmul: (B, M, K)
     w: tuple[int, ...]  # conv: (O, C, kh, kw); matmul: (K, N)
-    large: bool  # enough output tiles for the 64 × 64 tile
+    tile: int  # side of the output tile the call fills the GPU with: 128, 64 or 32
     stride: int = 1
 
     @property
@@ -39,30 +39,34 @@ class Case:
 
 
 CASES = [
+    # 2·60·60 = 7200 rows × 320 channels: 57 × 3 tiles of 128 × 128, the last ones ragged,
+    # and K = 12·9 = 108.
+    Case("conv3x3_128", (2, 12, 60, 60), (320, 12, 3, 3), tile=128),
+    Case("matmul_128", (2, 2048, 72), (72, 1024), tile=128),
     # 2·32·32 rows × 256 channels: 32 × 4 tiles of 64 × 64; K = 16·9, not a multiple of 16.
-    Case("conv3x3", (2, 16, 32, 32), (256, 16, 3, 3), large=True),
+    Case("conv3x3", (2, 16, 32, 32), (256, 16, 3, 3), tile=64),
     # Ragged: 2·30·30 = 1800 rows and K = 12·9 = 108 pad up to whole tiles.
-    Case("conv3x3_ragged", (2, 12, 30, 30), (320, 12, 3, 3), large=True),
-    Case("conv1x1", (2, 40, 32, 32), (320, 40, 1, 1), large=True),
-    Case("conv3x3_stride2", (1, 8, 16, 16), (32, 8, 3, 3), large=False, stride=2),
-    Case("matmul", (2, 1024, 72), (72, 512), large=True),
-    Case("matmul_small", (1, 77, 64), (64, 96), large=False),
+    Case("conv3x3_ragged", (2, 12, 30, 30), (320, 12, 3, 3), tile=64),
+    Case("conv1x1", (2, 40, 32, 32), (320, 40, 1, 1), tile=64),
+    Case("conv3x3_stride2", (1, 8, 16, 16), (32, 8, 3, 3), tile=32, stride=2),
+    Case("matmul", (2, 1024, 72), (72, 512), tile=64),
+    Case("matmul_small", (1, 77, 64), (64, 96), tile=32),
     # Padded tiles must not write past the output: 16 rows, 37 columns, 16 channels of a
     # 4 × 4 image (the tiny UNet's innermost blocks and CLIP's MLP).
-    Case("matmul_few_rows", (1, 16, 64), (64, 64), large=False),
-    Case("matmul_ragged_columns", (1, 64, 32), (32, 37), large=False),
-    Case("conv3x3_few_positions", (1, 32, 4, 4), (64, 32, 3, 3), large=False),
-    Case("conv3x3_few_channels", (1, 16, 32, 64), (16, 16, 3, 3), large=False),
+    Case("matmul_few_rows", (1, 16, 64), (64, 64), tile=32),
+    Case("matmul_ragged_columns", (1, 64, 32), (32, 37), tile=32),
+    Case("conv3x3_few_positions", (1, 32, 4, 4), (64, 32, 3, 3), tile=32),
+    Case("conv3x3_few_channels", (1, 16, 32, 64), (16, 16, 3, 3), tile=32),
 ]
 
 
-def _module(cases: list[Case]):
+def _module(cases: list[Case], dtype: str = "float32"):
     from tvm import relax
 
     builder = relax.BlockBuilder()
     for case in cases:
-        x = relax.Var("x", relax.TensorType(case.x, "float32"))
-        w = relax.Var("w", relax.TensorType(case.w, "float32"))
+        x = relax.Var("x", relax.TensorType(case.x, dtype))
+        w = relax.Var("w", relax.TensorType(case.w, dtype))
         with builder.function(case.name, [x, w]):
             with builder.dataflow():
                 if case.conv:
@@ -87,16 +91,21 @@ def _kernel(module, case: Case):
     return module[call]
 
 
-def test_tile_is_large_only_where_it_still_fills_the_gpu() -> None:
-    from websd.schedules.gemm import MIN_LARGE_WORKGROUPS, launch_extent
+def _micro(case: Case) -> int:
+    """Outputs per invocation along rows and columns."""
+    return 8 if case.tile == 128 else 4
+
+
+def test_tile_is_the_largest_that_still_fills_the_gpu() -> None:
+    from websd.schedules.gemm import MIN_WORKGROUPS, launch_extent
 
     module = lowered_for_webgpu(_module(CASES))
     for case in CASES:
         kernel = _kernel(module, case)
         threads = launch_extent(kernel, "threadIdx")
-        assert threads == (256 if case.large else 64), case.name
-        if case.large:
-            assert launch_extent(kernel, "blockIdx") >= MIN_LARGE_WORKGROUPS, case.name
+        assert threads == (case.tile // _micro(case)) ** 2, case.name
+        if case.tile > 32:
+            assert launch_extent(kernel, "blockIdx") >= MIN_WORKGROUPS, case.name
 
 
 def test_warps_coalesce_global_accesses_and_avoid_bank_conflicts() -> None:
@@ -112,39 +121,58 @@ def test_warps_coalesce_global_accesses_and_avoid_bank_conflicts() -> None:
 
 
 def test_each_step_of_k_reads_workgroup_memory_once_per_operand_value() -> None:
-    """Per step of k a warp's invocations run 16 multiply-adds each (1024 flops) on 4 values
-    of A and 4 of B: 8 workgroup-memory loads from registers' point of view, plus a share of
-    the staging stores, so about 120 flops per warp instruction. Reading A and B again for
-    each multiply-add, as the tile did before it kept them in registers, gives 32."""
+    """Per step of k a warp's invocations run m × m multiply-adds each on m values of A and
+    m of B: 2m workgroup-memory loads from registers' point of view, plus a share of the
+    staging stores. For m = 4 that is about 120 flops per warp instruction, for m = 8 about
+    240. Reading A and B again for each multiply-add, as the tile did before it kept them in
+    registers, gives 32."""
     kernel_work = load("kernel_work").kernel_work
     memory_access = load("memory_access").memory_access
     module = lowered_for_webgpu(_module(CASES))
     for case in CASES:
         kernel = _kernel(module, case)
         flops_per_access = kernel_work(kernel).flops / memory_access(kernel).shared_requests
-        assert flops_per_access > 100, case.name
+        assert flops_per_access > 25 * _micro(case), case.name
 
 
-def _local_buffer_sizes(stmt) -> list[int]:
-    """Elements of each `local` (function-scope, per invocation) buffer a lowered kernel
-    allocates."""
+def _buffer_sizes(stmt, scope: str) -> list[tuple[int, int]]:
+    """(elements, bytes) of each buffer of `scope` a lowered kernel allocates: "local" is
+    per invocation (registers), "shared" per workgroup."""
     if type(stmt).__name__ == "AllocBuffer":
         buffer = stmt.buffer
-        return [math.prod(int(d) for d in buffer.shape)] if buffer.scope() == "local" else []
+        if buffer.scope() != scope:
+            return []
+        elements = math.prod(int(d) for d in buffer.shape)
+        return [(elements, elements * buffer.dtype.bits // 8)]
     children = [getattr(stmt, field, None) for field in ("body", "then_case", "else_case")]
     children += list(getattr(stmt, "seq", ()))
-    return [size for child in children if child is not None for size in _local_buffer_sizes(child)]
+    return [size for child in children if child is not None for size in _buffer_sizes(child, scope)]
 
 
 def test_each_invocation_keeps_only_its_own_values_in_registers() -> None:
-    """16 accumulators, and 4 values each of A and B per step of k. A local buffer sized by
+    """m × m accumulators, and m values each of A and B per step of k. A local buffer sized by
     the whole tile (what TVM's regions give an invocation's spread-out outputs) would compute
     the same numbers from memory instead of registers."""
     flattened = load("kernel_work").flattened
     module = lowered_for_webgpu(_module(CASES))
     for case in CASES:
-        sizes = _local_buffer_sizes(flattened(_kernel(module, case)).body)
-        assert sorted(sizes) == [4, 4, 16], case.name
+        sizes = [
+            elements
+            for elements, _ in _buffer_sizes(flattened(_kernel(module, case)).body, "local")
+        ]
+        micro = _micro(case)
+        assert sorted(sizes) == [micro, micro, micro * micro], case.name
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_workgroup_memory_fits_every_adapter(dtype: str) -> None:
+    """WebGPU guarantees 16 KiB of workgroup memory; a kernel that uses more fails to create
+    its pipeline on an adapter without more (or on any device that does not ask for more)."""
+    flattened = load("kernel_work").flattened
+    module = lowered_for_webgpu(_module(CASES, dtype))
+    for case in CASES:
+        shared = _buffer_sizes(flattened(_kernel(module, case)).body, "shared")
+        assert 0 < sum(size for _, size in shared) <= 16384, case.name
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ from tvm.s_tir import dlight
 
 from ..schedules.gemm import Gemm
 from ..schedules.transpose import Transpose
+from .channels_last_projections import ChannelsLastProjections
 from .fused_attention import FusedAttention
 from .fused_group_norm import FusedGroupNorm
 from .submit_in_batches import SubmitInBatches
@@ -46,6 +47,7 @@ def fusion(target: tvm.target.Target) -> tvm.transform.Pass:
             FusedAttention(),
             FusedGroupNorm(),
             WidenedLayerNorm(),
+            ChannelsLastProjections(),
             *gpu_generic.library_dispatch_passes(target),
             relax.transform.LegalizeOps(),
             relax.transform.AnnotateTIROpPattern(),

@@ -2,10 +2,12 @@
 
 A kernel is first normalized as dlight normalizes it, to C[b, i, j] = Σ_k A[b, i, k] · B[b, j, k]
 (a convolution becomes an implicit GEMM over (channel, kh, kw)), then tiled in workgroup
-memory. Where the call still launches `MIN_LARGE_WORKGROUPS` workgroups, a workgroup of 256
-invocations (the most WebGPU guarantees) computes 64 × 64 outputs, 16 steps of k per tile;
-smaller GEMMs take a 32 × 32 tile of 64 invocations, so that they still fill the GPU. Both are
-16 deep: 32 bytes of fp16 along k, a whole sector per staged row.
+memory. A call takes the largest tile with which it still launches `MIN_WORKGROUPS`
+workgroups: 128 × 128 outputs for a workgroup of 256 invocations (the most WebGPU guarantees),
+each summing 8 × 8 of them; 64 × 64 for 256 invocations of 4 × 4; and for small GEMMs 32 × 32
+for 64 invocations of 4 × 4, so that they still fill the GPU. All are 32 bytes deep along k
+(16 steps of fp16, 8 of fp32): a whole sector per staged row, and the largest tile's two
+operands in fp32 still fit the 16 KiB of workgroup memory every adapter has.
 
 What this rule adds to dlight's tiling is where each invocation's memory accesses land, since
 a GPU serves the 32 lanes of a warp together (benchmarks/memory_access.py counts it):
@@ -15,14 +17,15 @@ a GPU serves the 32 lanes of a warp together (benchmarks/memory_access.py counts
   the output positions for a convolution's input;
 - workgroup memory: rows are padded to an odd number of 4-byte bank words, so that the
   lanes reading one column of a tile read 16 (or 8) different banks, not one;
-- outputs: each invocation's 4 × 4 block is spread over the tile, 16 (or 8) apart, so that
+- outputs: each invocation's m × m block is spread over the tile, 16 (or 8) apart, so that
   neighbouring lanes compute neighbouring outputs along C's contiguous axis, and write them
   together;
-- registers: each step of k, an invocation reads its 4 values of A and 4 of B from workgroup
-  memory once, for its 16 multiply-adds (8 reads, where one per operand and multiply-add
-  would be 32). Workgroup memory splits rows as (tile, step, invocation), so that the values
-  of one invocation, spread over the tile, form a dense block there; its accumulators are
-  indexed by its steps alone.
+- registers: each step of k, an invocation reads its m values of A and m of B from workgroup
+  memory once, for its m × m multiply-adds (16 reads for 64 with m = 8, where one per operand
+  and multiply-add would be 128). The larger m, the fewer workgroup-memory reads per
+  multiply-add: they bound a GPU's arithmetic before its ALUs do. Workgroup memory splits
+  rows as (tile, step, invocation), so that the values of one invocation, spread over the
+  tile, form a dense block there; its accumulators are indexed by its steps alone.
 
 Loads stay scalar: TVM declares WGSL storage buffers as arrays of scalars, and dlight's vec4
 variant fails TVM 0.27's storage rewrite (`info.factor() % me->coeff == 0`) for row-major
@@ -47,9 +50,13 @@ from tvm.s_tir.dlight.gpu.matmul import (
 from .banks import row_padding
 from .contiguity import contiguous_axis, global_source
 
-# At least this many workgroups per call for the large tile: two per compute unit of a
-# 64-unit GPU. Below it the large tile would leave units idle that small tiles keep busy.
-MIN_LARGE_WORKGROUPS = 128
+# At least this many workgroups per call for any but the smallest tile: two per compute unit
+# of a 64-unit GPU. Below it a larger tile would leave units idle that smaller ones keep busy.
+MIN_WORKGROUPS = 128
+
+
+# Bytes along k of each row of a tile in workgroup memory: one global-memory sector.
+SECTOR_BYTES = 32
 
 
 @dataclass(frozen=True)
@@ -58,8 +65,6 @@ class Tile:
 
     threads: int
     micro: int
-    depth: int
-    """Steps of k per workgroup-memory tile."""
 
     @property
     def size(self) -> int:
@@ -70,8 +75,16 @@ class Tile:
         return (row // self.size, row % self.size // self.threads, row % self.threads)
 
 
-LARGE = Tile(threads=16, micro=4, depth=16)
-SMALL = Tile(threads=8, micro=4, depth=16)
+# Largest first.
+TILES = (
+    Tile(threads=16, micro=8),
+    Tile(threads=16, micro=4),
+    Tile(threads=8, micro=4),
+)
+
+
+def _tiles(extent: int, tile: Tile) -> int:
+    return math.ceil(extent / tile.size)
 
 
 def launch_extent(function: tirx.PrimFunc, axes: str) -> int:
@@ -114,10 +127,14 @@ class Gemm(GPUScheduleRule):
         if not all(isinstance(extent, tirx.IntImm) for extent in extents):
             return None
         batch, rows, cols, _ = (int(extent) for extent in extents)
-        workgroups = batch * math.ceil(rows / LARGE.size) * math.ceil(cols / LARGE.size)
-        tile = LARGE if workgroups >= MIN_LARGE_WORKGROUPS else SMALL
+        tile = next(
+            (t for t in TILES if batch * _tiles(rows, t) * _tiles(cols, t) >= MIN_WORKGROUPS),
+            TILES[-1],
+        )
+        element_bytes = sch.get(main).reads[0].source.dtype.bits // 8
+        depth = SECTOR_BYTES // element_bytes
 
-        sch.pad_einsum(main, [1, tile.size, tile.size, tile.depth])
+        sch.pad_einsum(main, [1, tile.size, tile.size, depth])
         lanes_along_rows = self._output_contiguous_axis(sch, main) == 1
 
         # Rows and columns as (tile, micro step, invocation): each invocation's micro × micro
@@ -128,7 +145,7 @@ class Gemm(GPUScheduleRule):
         b, i0, i1, i2, j0, j1, j2, k = sch.get_loops(main)
         rows, columns = (i0, i1, i2), (j0, j1, j2)
         (xt, xm, xth), (yt, ym, yth) = (rows, columns) if lanes_along_rows else (columns, rows)
-        ko, ki = sch.split(k, [None, tile.depth])
+        ko, ki = sch.split(k, [None, depth])
         sch.reorder(yt, xt, yth, xth, ko, ki, ym, xm)
         sch.bind(sch.fuse(b, yt), "blockIdx.y")
         sch.bind(xt, "blockIdx.x")
@@ -150,7 +167,7 @@ class Gemm(GPUScheduleRule):
             assume_injective_transform=True,
         )
         for operand in (0, 1):
-            self._stage(sch, main, operand, ko, tile)
+            self._stage(sch, main, operand, ko, tile, depth)
         for operand in (0, 1):
             registers = sch.cache_read(main, operand, "local")
             sch.compute_at(registers, ki, preserve_unit_loops=True)
@@ -189,6 +206,7 @@ class Gemm(GPUScheduleRule):
         operand: int,
         ko: s_tir.schedule.LoopRV,
         tile: Tile,
+        depth: int,
     ) -> None:
         """Copy one operand's tile into workgroup memory, neighbouring lanes on neighbouring
         global addresses, rows padded against bank conflicts."""
@@ -196,9 +214,9 @@ class Gemm(GPUScheduleRule):
         sch.compute_at(staged, ko, preserve_unit_loops=True)
         auto_inline_producers(sch, staged)
         block = sch.get(staged)
-        _, rows, depth = sch.get_loops(staged)[-3:]
+        _, rows, steps = sch.get_loops(staged)[-3:]
         if contiguous_axis(block, global_source(block), [1, 2]) == 1:
-            sch.reorder(depth, rows)
+            sch.reorder(steps, rows)
         loops = sch.get_loops(staged)[-3:]
         copies, ty, tx = sch.split(sch.fuse(*loops), [None, tile.threads, tile.threads])
         # Kept a loop: unrolled, the 8 bounds-checked im2col copies of a padded small tile
@@ -207,8 +225,8 @@ class Gemm(GPUScheduleRule):
         sch.annotate(copies, ann_key="pragma_unroll_explicit", ann_val=0)
         sch.bind(ty, "threadIdx.y")
         sch.bind(tx, "threadIdx.x")
-        element_bytes = tvm.runtime.DataType(block.writes[0].source.dtype).bits // 8
+        element_bytes = block.writes[0].source.dtype.bits // 8
         split = tile.split_rows
         sch.transform_layout(staged, ("write", 0), lambda b, row, k: (b, *split(row), k))
-        pad = row_padding(tile.depth, element_bytes)
-        sch.storage_align(staged, 0, axis=3, factor=tile.depth, offset=pad)
+        pad = row_padding(depth, element_bytes)
+        sch.storage_align(staged, 0, axis=3, factor=depth, offset=pad)
