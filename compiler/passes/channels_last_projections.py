@@ -124,16 +124,16 @@ class _ProjectionRewriter(PyExprMutator):
         if not _is_pointwise(value):
             return permute
         channels = int(value.args[1].ty.shape[0])
-        biases = [_channel_bias(op, channels) for op in chain if op.op == _ADD]
-        if None in biases:
+        steps = [(op, _channel_bias(op, channels) if op.op == _ADD else None) for op in chain]
+        if any(op.op == _ADD and bias is None for op, bias in steps):
             return permute
         result = self._convolve(*value.args, value, channels_last_in=False)
-        for op in reversed(chain):
+        for op, bias in reversed(steps):
             if op.op == _ASTYPE:
                 result = self.builder_.emit(relax.op.astype(result, op.attrs.dtype))
             else:
-                bias = relax.op.reshape(_channel_bias(op, channels), (1, 1, 1, channels))
-                result = self.builder_.emit(relax.op.add(result, self.builder_.emit(bias)))
+                bias = self.builder_.emit(relax.op.reshape(bias, (1, 1, 1, channels)))
+                result = self.builder_.emit(relax.op.add(result, bias))
         return result
 
     def _convolve(self, x: Expr, weight: Expr, conv: Call, channels_last_in: bool) -> Expr:
