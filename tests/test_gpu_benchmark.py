@@ -60,7 +60,8 @@ def test_whole_image_is_two_prompts_the_steps_and_one_decode() -> None:
 
 
 def test_kernel_work_counts_a_tiled_matmul_by_hand() -> None:
-    """x[2048, 72] @ w[72, 512] in fp32, scheduled in 64 × 64 tiles, 16 deep: k pads to 80."""
+    """x[2048, 76] @ w[76, 512] in fp32, scheduled in 64 × 64 tiles, 8 deep (32 bytes of
+    fp32): k pads to 80."""
     import tvm
     from tvm import relax
 
@@ -68,8 +69,8 @@ def test_kernel_work_counts_a_tiled_matmul_by_hand() -> None:
     from websd.targets import WEBGPU, target
 
     builder = relax.BlockBuilder()
-    x = relax.Var("x", relax.TensorType((2048, 72), "float32"))
-    w = relax.Var("w", relax.TensorType((72, 512), "float32"))
+    x = relax.Var("x", relax.TensorType((2048, 76), "float32"))
+    w = relax.Var("w", relax.TensorType((76, 512), "float32"))
     with builder.function("main", [x, w]):
         with builder.dataflow():
             result = builder.emit_output(relax.op.matmul(x, w))
