@@ -13,6 +13,8 @@ from benchmark_scripts import load
 from webgpu_kernels import lowered_for_webgpu, needs_webgpu, run_on_webgpu
 
 from websd.kernels.attention import (
+    LANES,
+    MAX_ACCUMULATORS,
     WORKGROUP_BYTES,
     AttentionShape,
     attention_kernel,
@@ -155,13 +157,14 @@ def test_tiles_fit_default_workgroup_memory(head_dim: int, dtype: str) -> None:
     shape = AttentionShape(2, 8, 4096, 4096, head_dim, head_dim, dtype)
     tiling = choose_tiling(shape)
     assert head_dim % tiling.qk_chunk == 0 and head_dim % tiling.v_chunk == 0
+    assert tiling.rows * -(-head_dim // LANES) <= MAX_ACCUMULATORS
     assert tiling.workgroup_bytes(2 if dtype == "float16" else 4) <= WORKGROUP_BYTES
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float16"])
 @pytest.mark.parametrize("head_dim", [40, 64, 80, 160, 512])
 def test_tiles_are_read_without_bank_conflicts(head_dim: int, dtype: str) -> None:
-    """A warp reads one column of 4 Q rows, 8 K rows or 4 score rows at once: with unpadded
+    """A warp reads one column of 4 Q rows, 8 K rows or 4 probability rows at once: with unpadded
     rows of 64 fp16 or 32 fp32 values, 4 to 8 of them share one bank
     (benchmarks/memory_access.py counts the passes)."""
     shape = AttentionShape(1, 2, 256, 77, head_dim, head_dim, dtype)
@@ -169,15 +172,31 @@ def test_tiles_are_read_without_bank_conflicts(head_dim: int, dtype: str) -> Non
     assert access.conflict_ways < 1.1
 
 
-@pytest.mark.parametrize("head_dim", [40, 80, 512])
-def test_each_query_and_probability_is_read_once_per_step(head_dim: int) -> None:
-    """An invocation multiplies its query value by 4 keys, and each probability by up to 5
-    values of V, reading it from workgroup memory once (about 60 flops per warp-wide
-    workgroup-memory instruction); read again for each multiply-add, it was 32."""
+@pytest.mark.parametrize(("head_dim", "flops_per_access"), [(40, 150), (80, 150), (512, 80)])
+def test_each_workgroup_memory_read_feeds_several_multiply_adds(
+    head_dim: int, flops_per_access: int
+) -> None:
+    """An invocation multiplies each query value it reads from workgroup memory by its 4 keys
+    and each key by its 4 rows' query values, and each probability by its values of V: at
+    SD-1.5's head sizes about 160 flops per warp-wide workgroup-memory instruction (60 when
+    each invocation owned one row). The VAE's 512-wide head keeps one row per invocation, for
+    its accumulators."""
     shape = AttentionShape(2, 8, 4096, 4096, head_dim, head_dim, "float16")
     kernel = attention_kernel(shape)
     flops = load("kernel_work").kernel_work(kernel).flops
-    assert flops / load("memory_access").memory_access(kernel).shared_requests > 50
+    shared = load("memory_access").memory_access(kernel).shared_requests
+    assert flops / shared > flops_per_access
+
+
+def test_numerics_cases_cover_every_rows_per_invocation() -> None:
+    """The WebGPU cases below run the kernel with 4, 2 and 1 query rows per invocation."""
+    rows = {
+        choose_tiling(
+            AttentionShape(c.batch, c.heads, c.q_len, c.kv_len, c.head_dim, c.v_head_dim, "float32")
+        ).rows
+        for c in CASES
+    }
+    assert rows == {1, 2, 4}
 
 
 def test_float16_kernel_compiles_with_fp32_accumulation() -> None:

@@ -4,18 +4,27 @@ softmax(Q Kᵀ · scale) V for Q [B, Sq, H, D], K [B, Skv, H, D], V [B, Skv, H, 
 `R.nn.attention`), without the [B·H, Sq, Skv] score matrix that TVM's legalization writes to
 global memory (1 GiB for SD-1.5's 64×64-latent self-attention at batch 2).
 
-One workgroup owns BQ query rows of one (batch, head). It walks the keys BK rows at a time:
-Q and K tiles in workgroup memory give a BQ×BK score tile, an online softmax folds it into a
+One workgroup owns a block of query rows of one (batch, head). It walks the keys KEYS rows at
+a time: Q and K tiles in workgroup memory give a score tile, an online softmax folds it into a
 running row maximum and sum, and the output rows are rescaled and accumulated from the V tile,
-all in fp32 whatever the input dtype. An invocation reads a query value from workgroup memory
-once for its 4 keys, and a probability once for its values of V. Head dimensions too large
-for workgroup memory are walked in chunks. Everything stays within WebGPU's default limits
-(256 invocations, 16 KiB of workgroup memory), so no adapter needs more than the defaults to
-run it.
+in fp32 whatever the input dtype. Probabilities are staged in the input dtype, as
+FlashAttention stages them for its P·V product.
 
-Each tile row in workgroup memory is padded to an odd number of 4-byte bank words: a warp
-reads one column of 4 Q rows, 8 K rows or 4 score rows at once, and with rows of 64 fp16
-values (32 words) they would all queue on one bank.
+Each invocation owns up to 4 query rows (16 apart) and, per key tile, 4 adjacent keys: per
+step along the head dimension it reads its rows' query values and its keys from workgroup
+memory once for all 16 multiply-adds, and per key its rows' probabilities once for all their
+values of V (8 apart). Workgroup-memory reads, not arithmetic, bound this kernel on a GPU
+(one read fed one multiply-add when each invocation owned one row). A row's maximum over the
+key tile is combined from its 8 invocations' partial maxima, and its sum only once, at the
+end. Head dimensions too large for workgroup memory are walked in chunks; fewer rows per
+invocation keep the fp32 accumulators within `MAX_ACCUMULATORS`. Everything stays within
+WebGPU's default limits (128 invocations of the 256 allowed, 16 KiB of workgroup memory), so
+no adapter needs more than the defaults to run it.
+
+Tile rows in workgroup memory are padded to an odd number of 4-byte bank words: a warp reads
+one column of 4 Q rows, 8 K rows or 4 probability rows at once, and with rows of 64 fp16
+values (32 words) they would all queue on one bank. An invocation's keys are adjacent so that
+a warp's 4 rows × 8 invocations of probabilities land in distinct banks when written.
 """
 
 from __future__ import annotations
@@ -29,11 +38,14 @@ from tvm.script import tirx as T
 
 from ..schedules.banks import row_padding
 
-ROWS = 32  # BQ: query rows per workgroup, one per threadIdx.y
-LANES = 8  # threads sharing a query row (threadIdx.x)
-KEYS = 32  # BK: key/value rows per step
-THREADS = ROWS * LANES
+ROW_GROUPS = 16  # threadIdx.y: an invocation's rows are ROW_GROUPS apart
+LANES = 8  # threadIdx.x: invocations sharing the same rows, each with its own keys
+KEYS = 32  # key/value rows per step
+KEYS_PER_LANE = KEYS // LANES
+THREADS = ROW_GROUPS * LANES
 WORKGROUP_BYTES = 16384  # WebGPU's default maxComputeWorkgroupStorageSize
+MAX_ACCUMULATORS = 64  # fp32 output values per invocation, as the largest GEMM tile's
+MIN_CHUNK = 32  # columns of Q and K per chunk, unless the head has fewer
 _MASKED = -3.0e38  # finite: exp2(_MASKED - m) is 0 and never inf - inf = NaN
 
 
@@ -60,16 +72,23 @@ def padded(columns: int, itemsize: int) -> int:
 
 @dataclass(frozen=True)
 class Tiling:
-    """How the head dimensions are cut to fit workgroup memory."""
+    """Query rows per invocation, and how the head dimensions are cut to fit workgroup
+    memory."""
 
+    rows: int  # query rows per invocation; a workgroup owns ROW_GROUPS × rows
     qk_chunk: int  # columns of Q and K in workgroup memory at a time
     v_chunk: int  # columns of V in workgroup memory at a time
 
+    @property
+    def query_rows(self) -> int:
+        return ROW_GROUPS * self.rows
+
     def workgroup_bytes(self, itemsize: int) -> int:
-        q_tile = ROWS * padded(self.qk_chunk, itemsize) * itemsize
+        q_tile = self.query_rows * padded(self.qk_chunk, itemsize) * itemsize
         kv_tile = KEYS * padded(max(self.qk_chunk, self.v_chunk), itemsize) * itemsize
-        score_tile = ROWS * padded(KEYS, 4) * 4  # fp32
-        return q_tile + kv_tile + score_tile
+        p_tile = self.query_rows * padded(KEYS, itemsize) * itemsize
+        partial_tile = self.query_rows * LANES * 4  # fp32 row maxima, then row sums
+        return q_tile + kv_tile + p_tile + partial_tile
 
 
 def _divisors(n: int) -> list[int]:
@@ -77,16 +96,27 @@ def _divisors(n: int) -> list[int]:
 
 
 def choose_tiling(shape: AttentionShape) -> Tiling:
-    """Whole head dimensions when they fit (Q then stays in workgroup memory for the whole
-    walk), else the largest chunk that divides them."""
+    """The most rows per invocation whose accumulators fit `MAX_ACCUMULATORS` and whose tiles
+    leave room for chunks of Q and K `MIN_CHUNK` columns wide (narrower, each chunk's loads
+    and barriers would cost more than the extra rows save). Then whole head dimensions when
+    they fit (Q then stays in workgroup memory for the whole walk), else the largest chunks
+    that divide them."""
     itemsize = DataType(shape.dtype).bits // 8
+    values_per_lane = -(-shape.v_head_dim // LANES)
 
     def fits(tiling: Tiling) -> bool:
         return tiling.workgroup_bytes(itemsize) <= WORKGROUP_BYTES
 
-    qk = max(d for d in _divisors(shape.head_dim) if fits(Tiling(d, d)))
-    v = max(d for d in _divisors(shape.v_head_dim) if fits(Tiling(qk, d)))
-    return Tiling(qk, v)
+    def largest_chunks(rows: int) -> Tiling:
+        qk = max(d for d in _divisors(shape.head_dim) if fits(Tiling(rows, d, d)))
+        v = max(d for d in _divisors(shape.v_head_dim) if fits(Tiling(rows, qk, d)))
+        return Tiling(rows, qk, v)
+
+    candidates = [r for r in (4, 2) if r * values_per_lane <= MAX_ACCUMULATORS]
+    for tiling in map(largest_chunks, candidates):
+        if tiling.qk_chunk >= min(shape.head_dim, MIN_CHUNK):
+            return tiling
+    return largest_chunks(1)
 
 
 def attention_kernel(shape: AttentionShape) -> tirx.PrimFunc:
@@ -94,21 +124,23 @@ def attention_kernel(shape: AttentionShape) -> tirx.PrimFunc:
     B, H, SQ, SKV = shape.batch, shape.heads, shape.q_len, shape.kv_len
     D, DV, dtype = shape.head_dim, shape.v_head_dim, shape.dtype
     tiling = choose_tiling(shape)
-    QC, VC = tiling.qk_chunk, tiling.v_chunk
+    RA, BQ, QC, VC = tiling.rows, tiling.query_rows, tiling.qk_chunk, tiling.v_chunk
     KVC = max(QC, VC)
     itemsize = DataType(dtype).bits // 8
     # Tiles are flat so that TVM's buffer compaction keeps the padding of their rows.
-    q_row, kv_row, p_row = padded(QC, itemsize), padded(KVC, itemsize), padded(KEYS, 4)
+    q_row, kv_row, p_row = padded(QC, itemsize), padded(KVC, itemsize), padded(KEYS, itemsize)
     resident = QC == D  # Q is loaded once, not once per key tile
     scale = shape.scale if shape.scale is not None else 1.0 / math.sqrt(D)
     scale_log2 = scale * math.log2(math.e)  # exp(x·scale) = exp2(x·scale·log2 e)
     # With no mask every key is within the offset, and the tests below fold away.
     offset = SKV if shape.causal_offset is None else shape.causal_offset
-    q_tiles = -(-SQ // ROWS)
+    q_tiles = -(-SQ // BQ)
+    reach = BQ - 1 + offset  # a workgroup's last key, counted from its first query row
     kv_tiles = -(-SKV // KEYS)
-    per_lane = KEYS // LANES
+    KU = KEYS_PER_LANE
     v_per_lane = -(-VC // LANES)
     v_chunks = DV // VC
+    VR = v_chunks * v_per_lane  # accumulators per row
 
     @T.macro
     def load_tile(dst, stride, src, row0, rows, limit, b, h, col0, cols, tid):
@@ -133,93 +165,136 @@ def attention_kernel(shape: AttentionShape) -> tirx.PrimFunc:
         T.func_attr({"tirx.is_scheduled": True, "tirx.noalias": True})
         for bx in T.thread_binding(q_tiles, thread="blockIdx.x"):
             for by in T.thread_binding(B * H, thread="blockIdx.y"):
-                for ty in T.thread_binding(ROWS, thread="threadIdx.y"):
+                for ty in T.thread_binding(ROW_GROUPS, thread="threadIdx.y"):
                     for tx in T.thread_binding(LANES, thread="threadIdx.x"):
                         with T.sblock("attention"):
-                            q_s = T.sblock_alloc_buffer((ROWS * q_row,), dtype, scope="shared")
+                            q_s = T.sblock_alloc_buffer((BQ * q_row,), dtype, scope="shared")
                             kv_s = T.sblock_alloc_buffer((KEYS * kv_row,), dtype, scope="shared")
-                            p_s = T.sblock_alloc_buffer((ROWS * p_row,), "float32", scope="shared")
-                            s_r = T.sblock_alloc_buffer((per_lane,), "float32", scope="local")
-                            o_r = T.sblock_alloc_buffer(
-                                (v_chunks * v_per_lane,), "float32", scope="local"
-                            )
-                            m_r = T.sblock_alloc_buffer((2,), "float32", scope="local")
-                            l_r = T.sblock_alloc_buffer((1,), "float32", scope="local")
+                            p_s = T.sblock_alloc_buffer((BQ * p_row,), dtype, scope="shared")
+                            part_s = T.sblock_alloc_buffer((BQ * LANES,), "float32", scope="shared")
+                            # This invocation's rows at one step: query values, then probabilities.
+                            rows_r = T.sblock_alloc_buffer((RA,), "float32", scope="local")
+                            k_r = T.sblock_alloc_buffer((KU,), "float32", scope="local")
+                            s_r = T.sblock_alloc_buffer((RA * KU,), "float32", scope="local")
+                            o_r = T.sblock_alloc_buffer((RA * VR,), "float32", scope="local")
+                            m_r = T.sblock_alloc_buffer((RA,), "float32", scope="local")
+                            m_new = T.sblock_alloc_buffer((RA,), "float32", scope="local")
+                            l_r = T.sblock_alloc_buffer((RA,), "float32", scope="local")
                             b: T.let[T.int32] = by // H
                             h: T.let[T.int32] = by % H
-                            q0: T.let[T.int32] = bx * ROWS
+                            q0: T.let[T.int32] = bx * BQ
                             tid: T.let[T.int32] = ty * LANES + tx
-                            m_r[0] = T.float32(_MASKED)
-                            l_r[0] = T.float32(0)
-                            for i in T.serial(v_chunks * v_per_lane):
+                            for a in T.unroll(RA):
+                                m_r[a] = T.float32(_MASKED)
+                                l_r[a] = T.float32(0)
+                            for i in T.serial(RA * VR):
                                 o_r[i] = T.float32(0)
                             if resident:
-                                load_tile(q_s, q_row, q, q0, ROWS, SQ, b, h, 0, D, tid)
+                                load_tile(q_s, q_row, q, q0, BQ, SQ, b, h, 0, D, tid)
                             for kt in T.serial(kv_tiles):
                                 kv0: T.let[T.int32] = kt * KEYS
                                 # Key tiles wholly above the causal diagonal are skipped;
                                 # the test is uniform over the workgroup, as barriers need.
-                                if kv0 <= q0 + ROWS - 1 + offset:
-                                    for u in T.unroll(per_lane):
-                                        s_r[u] = T.float32(0)
+                                if kv0 <= q0 + reach:
+                                    for i in T.unroll(RA * KU):
+                                        s_r[i] = T.float32(0)
                                     for dc in T.serial(D // QC):
                                         if not resident:
                                             load_tile(
-                                                q_s, q_row, q, q0, ROWS, SQ, b, h, dc * QC, QC, tid
+                                                q_s, q_row, q, q0, BQ, SQ, b, h, dc * QC, QC, tid
                                             )
                                         load_tile(
                                             kv_s, kv_row, k, kv0, KEYS, SKV, b, h, dc * QC, QC, tid
                                         )
                                         T.tvm_storage_sync("shared")
                                         for d in T.serial(QC):
-                                            q_d: T.let[T.float32] = T.cast(
-                                                q_s[ty * q_row + d], "float32"
-                                            )
-                                            for u in T.unroll(per_lane):
-                                                s_r[u] += q_d * T.cast(
-                                                    kv_s[(tx + u * LANES) * kv_row + d], "float32"
+                                            for a in T.unroll(RA):
+                                                rows_r[a] = T.cast(
+                                                    q_s[(ty + a * ROW_GROUPS) * q_row + d],
+                                                    "float32",
                                                 )
+                                            for u in T.unroll(KU):
+                                                k_r[u] = T.cast(
+                                                    kv_s[(tx * KU + u) * kv_row + d], "float32"
+                                                )
+                                            for a in T.unroll(RA):
+                                                for u in T.unroll(KU):
+                                                    s_r[a * KU + u] += rows_r[a] * k_r[u]
                                         T.tvm_storage_sync("shared")
-                                    for u in T.unroll(per_lane):
-                                        j: T.let[T.int32] = kv0 + tx + u * LANES
-                                        keep: T.let[T.bool] = j < SKV and j <= q0 + ty + offset
-                                        s_r[u] = T.if_then_else(
-                                            keep, s_r[u] * T.float32(scale_log2), T.float32(_MASKED)
-                                        )
-                                        p_s[ty * p_row + tx + u * LANES] = s_r[u]
+                                    # Scaled and masked; each row's maximum over this
+                                    # invocation's keys, for its row's other invocations.
+                                    for a in T.unroll(RA):
+                                        row: T.let[T.int32] = ty + a * ROW_GROUPS
+                                        last: T.let[T.int32] = T.min(SKV - 1, q0 + row + offset)
+                                        m_new[a] = T.float32(_MASKED)
+                                        for u in T.unroll(KU):
+                                            # 1 past the row's last key, else 0: arithmetic, not a
+                                            # branch (with 16 branches on correlated conditions,
+                                            # SwiftShader took minutes to build the pipeline).
+                                            masked: T.let[T.float32] = T.Cast(
+                                                "float32",
+                                                T.min(T.max(kv0 + tx * KU + u - last, 0), 1),
+                                            )
+                                            s_r[a * KU + u] = s_r[a * KU + u] * T.float32(
+                                                scale_log2
+                                            ) + masked * T.float32(_MASKED)
+                                            m_new[a] = T.max(m_new[a], s_r[a * KU + u])
+                                        part_s[row * LANES + tx] = m_new[a]
                                     T.tvm_storage_sync("shared")
-                                    m_r[1] = m_r[0]
-                                    for j in T.serial(KEYS):
-                                        m_r[1] = T.max(m_r[1], p_s[ty * p_row + j])
-                                    T.tvm_storage_sync("shared")
-                                    alpha: T.let[T.float32] = T.exp2(m_r[0] - m_r[1])
-                                    m_r[0] = m_r[1]
-                                    for u in T.unroll(per_lane):
-                                        p_s[ty * p_row + tx + u * LANES] = T.exp2(s_r[u] - m_r[0])
-                                    l_r[0] = l_r[0] * alpha
-                                    for i in T.serial(v_chunks * v_per_lane):
-                                        o_r[i] = o_r[i] * alpha
+                                    for a in T.unroll(RA):
+                                        row: T.let[T.int32] = ty + a * ROW_GROUPS
+                                        m_new[a] = m_r[a]
+                                        for lane in T.serial(LANES):
+                                            m_new[a] = T.max(m_new[a], part_s[row * LANES + lane])
+                                        alpha: T.let[T.float32] = T.exp2(m_r[a] - m_new[a])
+                                        m_r[a] = m_new[a]
+                                        l_r[a] = l_r[a] * alpha
+                                        for i in T.serial(VR):
+                                            o_r[a * VR + i] = o_r[a * VR + i] * alpha
+                                        for u in T.unroll(KU):
+                                            p: T.let[T.float32] = T.exp2(s_r[a * KU + u] - m_r[a])
+                                            l_r[a] += p
+                                            p_s[row * p_row + tx * KU + u] = T.cast(p, dtype)
                                     for vc in T.serial(v_chunks):
                                         load_tile(
                                             kv_s, kv_row, v, kv0, KEYS, SKV, b, h, vc * VC, VC, tid
                                         )
                                         T.tvm_storage_sync("shared")
                                         for j in T.serial(KEYS):
-                                            p_j: T.let[T.float32] = p_s[ty * p_row + j]
+                                            for a in T.unroll(RA):
+                                                rows_r[a] = T.cast(
+                                                    p_s[(ty + a * ROW_GROUPS) * p_row + j],
+                                                    "float32",
+                                                )
                                             for w in T.unroll(v_per_lane):
                                                 if tx + w * LANES < VC:
-                                                    o_r[vc * v_per_lane + w] += p_j * T.cast(
-                                                        kv_s[j * kv_row + tx + w * LANES], "float32"
+                                                    v_j: T.let[T.float32] = T.cast(
+                                                        kv_s[j * kv_row + tx + w * LANES],
+                                                        "float32",
                                                     )
+                                                    for a in T.unroll(RA):
+                                                        o_r[a * VR + vc * v_per_lane + w] += (
+                                                            rows_r[a] * v_j
+                                                        )
                                         T.tvm_storage_sync("shared")
-                                    for j in T.serial(KEYS):
-                                        l_r[0] += p_s[ty * p_row + j]
-                            if q0 + ty < SQ:
-                                for vc in T.serial(v_chunks):
-                                    for w in T.unroll(v_per_lane):
-                                        if tx + w * LANES < VC:
-                                            out[b, q0 + ty, h, vc * VC + tx + w * LANES] = T.cast(
-                                                o_r[vc * v_per_lane + w] / l_r[0], dtype
-                                            )
+                            # Each row's sum, from the partial sums of its invocations.
+                            for a in T.unroll(RA):
+                                part_s[(ty + a * ROW_GROUPS) * LANES + tx] = l_r[a]
+                            T.tvm_storage_sync("shared")
+                            for a in T.unroll(RA):
+                                row: T.let[T.int32] = ty + a * ROW_GROUPS
+                                l_r[a] = T.float32(0)
+                                for lane in T.serial(LANES):
+                                    l_r[a] += part_s[row * LANES + lane]
+                                if q0 + row < SQ:
+                                    for vc in T.serial(v_chunks):
+                                        for w in T.unroll(v_per_lane):
+                                            if tx + w * LANES < VC:
+                                                out[b, q0 + row, h, vc * VC + tx + w * LANES] = (
+                                                    T.cast(
+                                                        o_r[a * VR + vc * v_per_lane + w] / l_r[a],
+                                                        dtype,
+                                                    )
+                                                )
 
     return attention
