@@ -183,9 +183,9 @@ def test_report_on_swiftshader_has_every_section(
         assert sum(library["kinds_ms"][name].values()) == pytest.approx(
             sum(k["ns"] for k in kernels.values()) / 1e6
         )
-    # benchmarks/kernels.py counts, in the compiled module, the passes this run timed.
+    # benchmarks/kernel_census.py counts, in the compiled module, the passes this run timed.
     gpu = load("gpu")
-    found = load("kernels").kernels(tiny_sd1, "float32")
+    found = load("kernel_census").kernels(tiny_sd1, "float32")
     for name in FUNCTIONS:
         timed: Counter[str] = Counter()
         for kernel, timing in library["functions"][name]["profile"]["kernels"].items():

@@ -1,6 +1,6 @@
 """Kernel launches and work per call: what each compiled function asks of a GPU, by kind.
 
-    python benchmarks/kernels.py [sd15 ...] [--dtype float16]
+    python benchmarks/kernel_census.py [sd15 ...] [--dtype float16]
 
 Counted in the module as `lowering(webgpu)` leaves it (no weight converted, nothing linked),
 on any machine:
