@@ -15,16 +15,39 @@ TOLERANCE = 1e-4
 
 
 @dataclass(frozen=True)
+class Side:
+    """Outputs of a workgroup along one axis of C, and how many of them each invocation sums."""
+
+    outputs: int
+    micro: int
+
+    @property
+    def threads(self) -> int:
+        return self.outputs // self.micro
+
+
+@dataclass(frozen=True)
 class Case:
     name: str
     x: tuple[int, ...]  # conv: (N, C, H, W); matmul: (B, M, K)
     w: tuple[int, ...]  # conv: (O, C, kh, kw); matmul: (K, N)
-    tile: int  # side of the output tile the call fills the GPU with: 128, 64 or 32
+    # The tile the call should take, along C's rows (positions, or B·M) and its columns
+    # (channels, or N); worked out by hand from the rule in websd.schedules.gemm.
+    rows: Side
+    columns: Side
     stride: int = 1
 
     @property
     def conv(self) -> bool:
         return len(self.x) == 4
+
+    @property
+    def gemm(self) -> tuple[int, int]:
+        """(rows, columns) of C: the weights are shared, so a batch adds rows."""
+        if self.conv:
+            n, _, h, w = self.x
+            return n * -(-h // self.stride) * -(-w // self.stride), self.w[0]
+        return self.x[0] * self.x[1], self.w[1]
 
     def inputs(self) -> list[np.ndarray]:
         rng = np.random.default_rng(len(self.name))
@@ -39,24 +62,29 @@ class Case:
 
 
 CASES = [
-    # 2·60·60 = 7200 rows × 320 channels: 57 × 3 tiles of 128 × 128, the last ones ragged,
+    # SD 1.5's 320 channels at 64 × 64 (batch 2): 64 × 2 tiles of 128 × 160, none padded,
+    # where square tiles of 128 padded 320 to 384.
+    Case("conv3x3_320", (2, 8, 64, 64), (320, 8, 3, 3), Side(128, 8), Side(160, 10)),
+    # 640 channels at 32 × 32: 128 × 160 would launch 64 workgroups, 64 × 160 launches 128.
+    Case("conv3x3_640", (2, 8, 32, 32), (640, 8, 3, 3), Side(64, 4), Side(160, 10)),
+    # 2·60·60 = 7200 rows × 320 channels: 45 × 3 tiles of 160 × 128, the last ones ragged,
     # and K = 12·9 = 108.
-    Case("conv3x3_128", (2, 12, 60, 60), (320, 12, 3, 3), tile=128),
-    Case("matmul_128", (2, 2048, 72), (72, 1024), tile=128),
-    # 2·32·32 rows × 256 channels: 32 × 4 tiles of 64 × 64; K = 16·9, not a multiple of 16.
-    Case("conv3x3", (2, 16, 32, 32), (256, 16, 3, 3), tile=64),
+    Case("conv3x3_ragged_160", (2, 12, 60, 60), (320, 12, 3, 3), Side(160, 10), Side(128, 8)),
+    Case("matmul_160", (2, 2048, 72), (72, 1024), Side(160, 10), Side(128, 8)),
+    # 2·32·32 rows × 256 channels: 16 × 8 tiles of 128 × 32; K = 16·9, not a multiple of 16.
+    Case("conv3x3", (2, 16, 32, 32), (256, 16, 3, 3), Side(128, 8), Side(32, 4)),
     # Ragged: 2·30·30 = 1800 rows and K = 12·9 = 108 pad up to whole tiles.
-    Case("conv3x3_ragged", (2, 12, 30, 30), (320, 12, 3, 3), tile=64),
-    Case("conv1x1", (2, 40, 32, 32), (320, 40, 1, 1), tile=64),
-    Case("conv3x3_stride2", (1, 8, 16, 16), (32, 8, 3, 3), tile=32, stride=2),
-    Case("matmul", (2, 1024, 72), (72, 512), tile=64),
-    Case("matmul_small", (1, 77, 64), (64, 96), tile=32),
+    Case("conv3x3_ragged", (2, 12, 30, 30), (320, 12, 3, 3), Side(128, 8), Side(32, 4)),
+    Case("conv1x1", (2, 40, 32, 32), (320, 40, 1, 1), Side(32, 4), Side(160, 10)),
+    Case("conv3x3_stride2", (1, 8, 16, 16), (32, 8, 3, 3), Side(32, 4), Side(32, 4), stride=2),
+    Case("matmul", (2, 1024, 72), (72, 512), Side(160, 10), Side(32, 4)),
+    Case("matmul_small", (1, 77, 64), (64, 96), Side(32, 4), Side(32, 4)),
     # Padded tiles must not write past the output: 16 rows, 37 columns, 16 channels of a
     # 4 × 4 image (the tiny UNet's innermost blocks and CLIP's MLP).
-    Case("matmul_few_rows", (1, 16, 64), (64, 64), tile=32),
-    Case("matmul_ragged_columns", (1, 64, 32), (32, 37), tile=32),
-    Case("conv3x3_few_positions", (1, 32, 4, 4), (64, 32, 3, 3), tile=32),
-    Case("conv3x3_few_channels", (1, 16, 32, 64), (16, 16, 3, 3), tile=32),
+    Case("matmul_few_rows", (1, 16, 64), (64, 64), Side(32, 4), Side(32, 4)),
+    Case("matmul_ragged_columns", (1, 64, 32), (32, 37), Side(32, 4), Side(32, 4)),
+    Case("conv3x3_few_positions", (1, 32, 4, 4), (64, 32, 3, 3), Side(32, 4), Side(32, 4)),
+    Case("conv3x3_few_channels", (1, 16, 32, 64), (16, 16, 3, 3), Side(32, 4), Side(32, 4)),
 ]
 
 
@@ -91,21 +119,20 @@ def _kernel(module, case: Case):
     return module[call]
 
 
-def _micro(case: Case) -> int:
-    """Outputs per invocation along rows and columns."""
-    return 8 if case.tile == 128 else 4
-
-
-def test_tile_is_the_largest_that_still_fills_the_gpu() -> None:
+def test_tile_does_the_most_work_per_workgroup_memory_access_that_fills_the_gpu() -> None:
+    """Each call takes the tile worked out for it: its invocations, its workgroups, and, per
+    invocation, its outputs along rows and columns (the register buffers of the next test)."""
     from websd.schedules.gemm import MIN_WORKGROUPS, launch_extent
 
     module = lowered_for_webgpu(_module(CASES))
     for case in CASES:
         kernel = _kernel(module, case)
-        threads = launch_extent(kernel, "threadIdx")
-        assert threads == (case.tile // _micro(case)) ** 2, case.name
-        if case.tile > 32:
-            assert launch_extent(kernel, "blockIdx") >= MIN_WORKGROUPS, case.name
+        rows, columns = case.gemm
+        workgroups = math.ceil(rows / case.rows.outputs) * math.ceil(columns / case.columns.outputs)
+        assert launch_extent(kernel, "threadIdx") == case.rows.threads * case.columns.threads
+        assert launch_extent(kernel, "blockIdx") == workgroups, case.name
+        if case.rows.micro * case.columns.micro > 16:
+            assert workgroups >= MIN_WORKGROUPS, case.name
 
 
 def test_warps_coalesce_global_accesses_and_avoid_bank_conflicts() -> None:
@@ -121,18 +148,22 @@ def test_warps_coalesce_global_accesses_and_avoid_bank_conflicts() -> None:
 
 
 def test_each_step_of_k_reads_workgroup_memory_once_per_operand_value() -> None:
-    """Per step of k a warp's invocations run m × m multiply-adds each on m values of A and
-    m of B: 2m workgroup-memory loads from registers' point of view, plus a share of the
-    staging stores. For m = 4 that is about 120 flops per warp instruction, for m = 8 about
-    240. Reading A and B again for each multiply-add, as the tile did before it kept them in
-    registers, gives 32."""
+    """Per step of k a warp's invocations run m × n multiply-adds each on m values of A and
+    n of B: m + n workgroup-memory loads, plus a share of the staging stores (one per row
+    and column of the tile). For 4 × 4 that is about 120 flops per warp instruction, for
+    8 × 10 about 270. Reading A and B again for each multiply-add, as the tile did before it
+    kept them in registers, gives 32."""
     kernel_work = load("kernel_work").kernel_work
     memory_access = load("memory_access").memory_access
     module = lowered_for_webgpu(_module(CASES))
     for case in CASES:
         kernel = _kernel(module, case)
         flops_per_access = kernel_work(kernel).flops / memory_access(kernel).shared_requests
-        assert flops_per_access > 25 * _micro(case), case.name
+        rows, columns = case.rows, case.columns
+        invocations = rows.threads * columns.threads
+        instructions = invocations * (rows.micro + columns.micro) + rows.outputs + columns.outputs
+        expected = 2 * rows.outputs * columns.outputs / (instructions / 32)
+        assert flops_per_access > 0.8 * expected, case.name
 
 
 def _buffer_sizes(stmt, scope: str) -> list[tuple[int, int]]:
@@ -150,7 +181,7 @@ def _buffer_sizes(stmt, scope: str) -> list[tuple[int, int]]:
 
 
 def test_each_invocation_keeps_only_its_own_values_in_registers() -> None:
-    """m × m accumulators, and m values each of A and B per step of k. A local buffer sized by
+    """m × n accumulators, and m values of A and n of B per step of k. A local buffer sized by
     the whole tile (what TVM's regions give an invocation's spread-out outputs) would compute
     the same numbers from memory instead of registers."""
     flattened = load("kernel_work").flattened
@@ -160,8 +191,8 @@ def test_each_invocation_keeps_only_its_own_values_in_registers() -> None:
             elements
             for elements, _ in _buffer_sizes(flattened(_kernel(module, case)).body, "local")
         ]
-        micro = _micro(case)
-        assert sorted(sizes) == [micro, micro, micro * micro], case.name
+        m, n = case.rows.micro, case.columns.micro
+        assert sorted(sizes) == sorted([m, n, m * n]), case.name
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float16"])

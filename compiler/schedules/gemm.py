@@ -2,12 +2,16 @@
 
 A kernel is first normalized as dlight normalizes it, to C[b, i, j] = Σ_k A[b, i, k] · B[b, j, k]
 (a convolution becomes an implicit GEMM over (channel, kh, kw)), then tiled in workgroup
-memory. A call takes the largest tile with which it still launches `MIN_WORKGROUPS`
-workgroups: 128 × 128 outputs for a workgroup of 256 invocations (the most WebGPU guarantees),
-each summing 8 × 8 of them; 64 × 64 for 256 invocations of 4 × 4; and for small GEMMs 32 × 32
-for 64 invocations of 4 × 4, so that they still fill the GPU. All are 32 bytes deep along k
-(16 steps of fp16, 8 of fp32): a whole sector per staged row, and the largest tile's two
-operands in fp32 still fit the 16 KiB of workgroup memory every adapter has.
+memory. Each side of a tile is a number of invocations, each owning a few outputs along it:
+16 invocations of 8 (128 outputs), of 10 (160), or of 4 (64), or 8 of 4 (32). A call takes
+the tile that does the most useful multiply-adds per workgroup-memory instruction
+(`Tile.flops_per_shared_access`) among those that still launch `MIN_WORKGROUPS`
+workgroups; if none does, the one that launches the most. So a 320-channel convolution at
+64 × 64 takes 128 × 160 outputs per workgroup (two tiles of channels, where 128-wide tiles
+padded 320 to 384), a smaller one 64 × 160 rather than 64 × 64, and a small GEMM 32 × 32,
+so that it still fills the GPU. All are 32 bytes deep along k (16 steps of fp16, 8 of fp32):
+a whole sector per staged row, and the largest tile's two operands in fp32 still fit the
+16 KiB of workgroup memory every adapter has.
 
 What this rule adds to dlight's tiling is where each invocation's memory accesses land, since
 a GPU serves the 32 lanes of a warp together (benchmarks/memory_access.py counts it):
@@ -17,15 +21,16 @@ a GPU serves the 32 lanes of a warp together (benchmarks/memory_access.py counts
   the output positions for a convolution's input;
 - workgroup memory: rows are padded to an odd number of 4-byte bank words, so that the
   lanes reading one column of a tile read 16 (or 8) different banks, not one;
-- outputs: each invocation's m × m block is spread over the tile, 16 (or 8) apart, so that
-  neighbouring lanes compute neighbouring outputs along C's contiguous axis, and write them
-  together;
-- registers: each step of k, an invocation reads its m values of A and m of B from workgroup
-  memory once, for its m × m multiply-adds (16 reads for 64 with m = 8, where one per operand
-  and multiply-add would be 128). The larger m, the fewer workgroup-memory reads per
-  multiply-add: they bound a GPU's arithmetic before its ALUs do. Workgroup memory splits
-  rows as (tile, step, invocation), so that the values of one invocation, spread over the
-  tile, form a dense block there; its accumulators are indexed by its steps alone.
+- outputs: each invocation's block of outputs is spread over the tile, 16 (or 8) apart, so
+  that neighbouring lanes compute neighbouring outputs along C's contiguous axis, and write
+  them together;
+- registers: each step of k, an invocation reads its m values of A and n of B from workgroup
+  memory once, for its m × n multiply-adds (18 reads for 80 with 8 × 10, where one per
+  operand and multiply-add would be 160). The more outputs per invocation, the fewer
+  workgroup-memory reads per multiply-add: they bound a GPU's arithmetic before its ALUs
+  do. `MAX_ACCUMULATORS` bounds them, for the registers. Workgroup memory splits rows as
+  (tile, step, invocation), so that the values of one invocation, spread over the tile, form
+  a dense block there; its accumulators are indexed by its steps alone.
 
 Loads stay scalar: TVM declares WGSL storage buffers as arrays of scalars, and dlight's vec4
 variant fails TVM 0.27's storage rewrite (`info.factor() % me->coeff == 0`) for row-major
@@ -58,10 +63,20 @@ MIN_WORKGROUPS = 128
 # Bytes along k of each row of a tile in workgroup memory: one global-memory sector.
 SECTOR_BYTES = 32
 
+# Per invocation, in fp32 registers: 8 × 10 outputs, and 18 operand values per step of k.
+MAX_ACCUMULATORS = 80
+
+# WebGPU guarantees 256 invocations per workgroup.
+MAX_INVOCATIONS = 256
+
+# Lanes of a warp, which issue each instruction together.
+WARP = 32
+
 
 @dataclass(frozen=True)
-class Tile:
-    """A workgroup of threads × threads invocations, each summing micro × micro outputs."""
+class Side:
+    """One side of a tile: `threads` invocations along it, each owning `micro` outputs,
+    `threads` apart."""
 
     threads: int
     micro: int
@@ -70,21 +85,64 @@ class Tile:
     def size(self) -> int:
         return self.threads * self.micro
 
-    def split_rows(self, row: tirx.PrimExpr) -> tuple[tirx.PrimExpr, ...]:
-        """A row of a tile-padded operand as (tile, micro step, invocation)."""
-        return (row // self.size, row % self.size // self.threads, row % self.threads)
+    def tiles(self, extent: int) -> int:
+        return math.ceil(extent / self.size)
+
+    def split(self, index: tirx.PrimExpr) -> tuple[tirx.PrimExpr, ...]:
+        """An index along this side as (tile, micro step, invocation)."""
+        return (index // self.size, index % self.size // self.threads, index % self.threads)
 
 
-# Largest first.
-TILES = (
-    Tile(threads=16, micro=8),
-    Tile(threads=16, micro=4),
-    Tile(threads=8, micro=4),
+SIDES = (Side(16, 10), Side(16, 8), Side(16, 4), Side(8, 4))
+
+
+@dataclass(frozen=True)
+class Tile:
+    """Outputs of one workgroup: `rows` of C along i, `columns` along j."""
+
+    rows: Side
+    columns: Side
+
+    @property
+    def invocations(self) -> int:
+        return self.rows.threads * self.columns.threads
+
+    def workgroups(self, batch: int, rows: int, columns: int) -> int:
+        return batch * self.rows.tiles(rows) * self.columns.tiles(columns)
+
+    def flops_per_shared_access(self, rows: int, columns: int) -> float:
+        """Flops that land in C (not in its padding) per warp-wide workgroup-memory
+        instruction: per step of k, each invocation reads its values of A and B, and the
+        workgroup stores one staged value per row and column of the tile."""
+        size = self.rows.size * self.columns.size
+        useful = rows * columns / (size * self.rows.tiles(rows) * self.columns.tiles(columns))
+        reads = self.invocations * (self.rows.micro + self.columns.micro)
+        stores = self.rows.size + self.columns.size
+        return 2 * size * useful / ((reads + stores) / WARP)
+
+
+TILES = tuple(
+    Tile(rows, columns)
+    for rows in SIDES
+    for columns in SIDES
+    if rows.micro * columns.micro <= MAX_ACCUMULATORS
+    and rows.threads * columns.threads <= MAX_INVOCATIONS
 )
 
 
-def _tiles(extent: int, tile: Tile) -> int:
-    return math.ceil(extent / tile.size)
+def choose_tile(batch: int, rows: int, columns: int) -> Tile:
+    """The tile with the most useful flops per workgroup-memory instruction among those that
+    launch `MIN_WORKGROUPS`; else the one that launches the most workgroups."""
+    filling = [t for t in TILES if t.workgroups(batch, rows, columns) >= MIN_WORKGROUPS]
+    if filling:
+        return max(filling, key=lambda t: t.flops_per_shared_access(rows, columns))
+    return max(
+        TILES,
+        key=lambda t: (
+            t.workgroups(batch, rows, columns),
+            t.flops_per_shared_access(rows, columns),
+        ),
+    )
 
 
 def launch_extent(function: tirx.PrimFunc, axes: str) -> int:
@@ -126,22 +184,19 @@ class Gemm(GPUScheduleRule):
         extents = [sch.get(loop).extent for loop in sch.get_loops(main)]
         if not all(isinstance(extent, tirx.IntImm) for extent in extents):
             return None
-        batch, rows, cols, _ = (int(extent) for extent in extents)
-        tile = next(
-            (t for t in TILES if batch * _tiles(rows, t) * _tiles(cols, t) >= MIN_WORKGROUPS),
-            TILES[-1],
-        )
+        batch, rows, columns, _ = (int(extent) for extent in extents)
+        tile = choose_tile(batch, rows, columns)
         element_bytes = sch.get(main).reads[0].source.dtype.bits // 8
         depth = SECTOR_BYTES // element_bytes
 
-        sch.pad_einsum(main, [1, tile.size, tile.size, depth])
+        sch.pad_einsum(main, [1, tile.rows.size, tile.columns.size, depth])
         lanes_along_rows = self._output_contiguous_axis(sch, main) == 1
 
         # Rows and columns as (tile, micro step, invocation): each invocation's micro × micro
         # outputs lie `threads` apart, and every buffer the tile passes through is laid out
         # along these axes, so that what one invocation touches is a dense block of them.
-        split = tile.split_rows
-        sch.transform_block_layout(main, lambda b, i, j, k: (b, *split(i), *split(j), k))
+        split_i, split_j = tile.rows.split, tile.columns.split
+        sch.transform_block_layout(main, lambda b, i, j, k: (b, *split_i(i), *split_j(j), k))
         b, i0, i1, i2, j0, j1, j2, k = sch.get_loops(main)
         rows, columns = (i0, i1, i2), (j0, j1, j2)
         (xt, xm, xth), (yt, ym, yth) = (rows, columns) if lanes_along_rows else (columns, rows)
@@ -154,8 +209,8 @@ class Gemm(GPUScheduleRule):
         sch.annotate(xth, ann_key="pragma_auto_unroll_max_step", ann_val=256)
         sch.annotate(xth, ann_key="pragma_unroll_explicit", ann_val=1)
         accumulator = sch.cache_write(main, 0, "local")
-        sch.transform_layout(main, ("write", 0), lambda b, i, j: (b, *split(i), *split(j)))
-        sch.transform_block_layout(accumulator, lambda b, i, j: (b, *split(i), *split(j)))
+        sch.transform_layout(main, ("write", 0), lambda b, i, j: (b, *split_i(i), *split_j(j)))
+        sch.transform_block_layout(accumulator, lambda b, i, j: (b, *split_i(i), *split_j(j)))
         sch.reverse_compute_at(accumulator, xth, preserve_unit_loops=True)
         # The accumulators of one invocation, indexed by its micro steps alone: the tile and
         # invocation indices are the same for all of them. (TVM cannot narrow the regions of
@@ -166,8 +221,9 @@ class Gemm(GPUScheduleRule):
             lambda _b, _it, i, _ith, _jt, j, _jth: (i, j),
             assume_injective_transform=True,
         )
-        for operand in (0, 1):
-            self._stage(sch, main, operand, ko, tile, depth)
+        threads = (int(sch.get(yth).extent), int(sch.get(xth).extent))
+        for operand, side in enumerate((tile.rows, tile.columns)):
+            self._stage(sch, main, operand, ko, side, threads, depth)
         for operand in (0, 1):
             registers = sch.cache_read(main, operand, "local")
             sch.compute_at(registers, ki, preserve_unit_loops=True)
@@ -205,11 +261,13 @@ class Gemm(GPUScheduleRule):
         main: s_tir.schedule.SBlockRV,
         operand: int,
         ko: s_tir.schedule.LoopRV,
-        tile: Tile,
+        side: Side,
+        threads: tuple[int, int],
         depth: int,
     ) -> None:
-        """Copy one operand's tile into workgroup memory, neighbouring lanes on neighbouring
-        global addresses, rows padded against bank conflicts."""
+        """Copy one operand's tile (`side` of it along its rows) into workgroup memory by the
+        workgroup's (y, x) `threads`, neighbouring lanes on neighbouring global addresses,
+        rows padded against bank conflicts."""
         staged = sch.cache_read(main, operand, "shared")
         sch.compute_at(staged, ko, preserve_unit_loops=True)
         auto_inline_producers(sch, staged)
@@ -218,7 +276,7 @@ class Gemm(GPUScheduleRule):
         if contiguous_axis(block, global_source(block), [1, 2]) == 1:
             sch.reorder(steps, rows)
         loops = sch.get_loops(staged)[-3:]
-        copies, ty, tx = sch.split(sch.fuse(*loops), [None, tile.threads, tile.threads])
+        copies, ty, tx = sch.split(sch.fuse(*loops), [None, *threads])
         # Kept a loop: unrolled, the 8 bounds-checked im2col copies of a padded small tile
         # make SwiftShader fail to create the pipeline; the GPU's compiler can still unroll.
         sch.annotate(copies, ann_key="pragma_auto_unroll_max_step", ann_val=0)
@@ -226,7 +284,6 @@ class Gemm(GPUScheduleRule):
         sch.bind(ty, "threadIdx.y")
         sch.bind(tx, "threadIdx.x")
         element_bytes = block.writes[0].source.dtype.bits // 8
-        split = tile.split_rows
-        sch.transform_layout(staged, ("write", 0), lambda b, row, k: (b, *split(row), k))
+        sch.transform_layout(staged, ("write", 0), lambda b, row, k: (b, *side.split(row), k))
         pad = row_padding(depth, element_bytes)
         sch.storage_align(staged, 0, axis=3, factor=depth, offset=pad)
