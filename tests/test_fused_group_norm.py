@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,6 +41,8 @@ CASES = [
     Case("unet", (2, 32, 8, 8), 8, silu=True),  # one 256-element slab per workgroup
     Case("vae_attention", (1, 64, 100), 32),  # 3-D, slabs of 200: threads left idle
     Case("ragged", (1, 24, 37, 41), 4),  # slabs of 9102: a partial last sweep
+    # Slabs of 133120, past one workgroup's share: 4 chunks, the last one partly empty.
+    Case("chunked", (1, 4, 256, 260), 2, silu=True),
 ]
 
 
@@ -65,6 +68,8 @@ def _module(cases: list[Case]):
 def test_group_norm_is_statistics_plus_one_fused_elementwise_kernel() -> None:
     from tvm import relax
 
+    from websd.kernels.group_norm import slab_chunks
+
     module = lowered_for_webgpu(_module(CASES))
     for case in CASES:
         calls = [
@@ -73,8 +78,22 @@ def test_group_norm_is_statistics_plus_one_fused_elementwise_kernel() -> None:
             for b in block.bindings
             if isinstance(b.value, relax.Call) and isinstance(b.value.op, relax.GlobalVar)
         ]
-        assert len(calls) == 2 and calls[0].startswith("group_norm_stats"), calls
-        assert "group_norm" not in calls[1]  # TVM's legalization is gone
+        *stats, normalize = calls
+        slab = math.prod(case.shape[1:]) // case.groups
+        chunked = ["group_norm_partial_sums"] if slab_chunks(slab) > 1 else []
+        assert [name.rstrip("0123456789_") for name in stats] == [*chunked, "group_norm_stats"]
+        assert "group_norm" not in normalize  # TVM's legalization is gone
+
+
+def test_only_slabs_too_large_for_one_workgroup_are_chunked() -> None:
+    """A slab of SD 1.5's UNet at 512 × 512 is one workgroup's (10 channels of 64 × 64), or
+    two after a skip connection's concatenation (30 channels of 64 × 64); the VAE decoder's
+    at full size (4 channels of 512 × 512) are spread over 16."""
+    from websd.kernels.group_norm import slab_chunks
+
+    assert slab_chunks(10 * 64 * 64) == 1
+    assert slab_chunks(30 * 64 * 64) == 2
+    assert slab_chunks(4 * 512 * 512) == 16
 
 
 @pytest.fixture(scope="module")

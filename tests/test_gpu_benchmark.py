@@ -60,8 +60,8 @@ def test_whole_image_is_two_prompts_the_steps_and_one_decode() -> None:
 
 
 def test_kernel_work_counts_a_tiled_matmul_by_hand() -> None:
-    """x[2048, 76] @ w[76, 512] in fp32, scheduled in 64 × 64 tiles, 8 deep (32 bytes of
-    fp32): k pads to 80."""
+    """x[2048, 76] @ w[76, 640] in fp32, scheduled in tiles of 64 rows × 160 columns (16 × 16
+    invocations of 4 × 10), 8 deep (32 bytes of fp32): k pads to 80."""
     import tvm
     from tvm import relax
 
@@ -70,7 +70,7 @@ def test_kernel_work_counts_a_tiled_matmul_by_hand() -> None:
 
     builder = relax.BlockBuilder()
     x = relax.Var("x", relax.TensorType((2048, 76), "float32"))
-    w = relax.Var("w", relax.TensorType((76, 512), "float32"))
+    w = relax.Var("w", relax.TensorType((76, 640), "float32"))
     with builder.function("main", [x, w]):
         with builder.dataflow():
             result = builder.emit_output(relax.op.matmul(x, w))
@@ -81,11 +81,11 @@ def test_kernel_work_counts_a_tiled_matmul_by_hand() -> None:
     (kernel,) = [f for f in lowered.functions.values() if isinstance(f, tvm.tirx.PrimFunc)]
 
     work = load("kernel_work").kernel_work(kernel)
-    tiles = (2048 // 64) * (512 // 64)
+    tiles = (2048 // 64) * (640 // 160)
     assert work.invocations == tiles * 256
-    assert work.flops == 2 * 2048 * 512 * 80  # one multiply and one add per padded step
-    # Each workgroup loads its 64 rows of x and 64 columns of w once per step of k.
-    assert work.global_bytes == tiles * (64 + 64) * 80 * 4
+    assert work.flops == 2 * 2048 * 640 * 80  # one multiply and one add per padded step
+    # Each workgroup loads its 64 rows of x and 160 columns of w once per step of k.
+    assert work.global_bytes == tiles * (64 + 160) * 80 * 4
 
 
 def test_memory_access_counts_sectors_and_bank_passes_by_hand() -> None:

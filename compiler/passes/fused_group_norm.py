@@ -1,6 +1,7 @@
 """WebGPU: `R.nn.group_norm` as a statistics kernel plus elementwise ops that fuse downstream.
 
-The statistics (`websd.kernels.group_norm`) run one workgroup per (sample, group); the
+The statistics (`websd.kernels.group_norm`) run one workgroup per (sample, group), or for
+large groups one per chunk of each plus a kernel that combines the chunks; the
 normalization `(x - mean) · rstd · γ + β` stays in Relax, so FuseOps merges it with the SiLU
 or cast that follows into one elementwise kernel over the whole tensor. Where x is a cast to
 fp32 of a narrower tensor, both read the narrow one and cast in registers. The native CPU
@@ -10,13 +11,19 @@ build keeps TVM's legalization.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import tvm
-from tvm import relax
+from tvm import relax, tirx
 from tvm.ir import IRModule
 from tvm.relax import Call, Expr, PyExprMutator, expr_functor
 
-from ..kernels.group_norm import group_stats_kernel
+from ..kernels.group_norm import (
+    group_partial_sums_kernel,
+    group_stats_from_chunks_kernel,
+    group_stats_kernel,
+    slab_chunks,
+)
 from .rewrite import rewrite_functions
 
 _GROUP_NORM = tvm.ir.Op.get("relax.nn.group_norm")
@@ -44,7 +51,7 @@ def _grouped_shape(call: Call) -> tuple[int, int, int] | None:
 class _GroupNormRewriter(PyExprMutator):
     def __init__(self, mod: IRModule) -> None:
         super().__init__(mod)
-        self.kernels: dict[tuple, relax.GlobalVar] = {}
+        self.kernels: dict[tuple, tuple[relax.GlobalVar, list[relax.Type]]] = {}
 
     def _source(self, x: Expr) -> Expr:
         """x, or the narrower tensor that x is an fp32 cast of."""
@@ -57,11 +64,30 @@ class _GroupNormRewriter(PyExprMutator):
             return producer.args[0]
         return x
 
-    def _stats(self, key: tuple) -> relax.GlobalVar:
-        if key not in self.kernels:
-            kernel = group_stats_kernel(*key).with_attr("op_pattern", _OPAQUE)
-            self.kernels[key] = self.builder_.add_func(kernel, "group_norm_stats")
-        return self.kernels[key]
+    def _call(self, name: str, make: Callable[..., tirx.PrimFunc], key: tuple, args: list[Expr]):
+        """Call kernel `make(*key)`, added to the module once per key, on `args`; its outputs
+        (the buffers after its inputs) as a list."""
+        if (make, key) not in self.kernels:
+            kernel = make(*key)
+            outputs = list(kernel.ty.params[len(args) :])
+            added = self.builder_.add_func(kernel.with_attr("op_pattern", _OPAQUE), name)
+            self.kernels[make, key] = (added, outputs)
+        kernel, outputs = self.kernels[make, key]
+        results = self.builder_.emit(relax.call_tir(kernel, args, outputs))
+        return [self.builder_.emit(relax.TupleGetItem(results, i)) for i in range(len(outputs))]
+
+    def _stats(self, slabs: Expr, epsilon: float) -> list[Expr]:
+        """[mean, rstd] of each slab of `slabs` [N, G, L], in fp32."""
+        batch, groups, size = (int(d) for d in slabs.ty.shape)
+        dtype = str(slabs.ty.dtype)
+        chunks = slab_chunks(size)
+        if chunks == 1:
+            key = (batch, groups, size, dtype, epsilon)
+            return self._call("group_norm_stats", group_stats_kernel, key, [slabs])
+        key = (batch, groups, size, chunks, dtype)
+        sums = self._call("group_norm_partial_sums", group_partial_sums_kernel, key, [slabs])
+        key = (*key, epsilon)
+        return self._call("group_norm_stats", group_stats_from_chunks_kernel, key, [slabs, *sums])
 
     def _f32(self, value: Expr) -> Expr:
         if str(value.ty.dtype) == _F32:
@@ -73,15 +99,9 @@ class _GroupNormRewriter(PyExprMutator):
         if call.op != _GROUP_NORM or (grouped := _grouped_shape(call)) is None:
             return call
         x, gamma, beta = call.args
-        source = self._source(x)
-        dtype = str(source.ty.dtype)
         emit = self.builder_.emit
-        slabs = emit(relax.op.reshape(source, grouped))
-        stats_type = relax.TensorType((*grouped[:2], 1), _F32)
-        key = (*grouped, dtype, float(call.attrs.epsilon))
-        stats = emit(relax.call_tir(self._stats(key), [slabs], [stats_type, stats_type]))
-        mean = emit(relax.TupleGetItem(stats, 0))
-        rstd = emit(relax.TupleGetItem(stats, 1))
+        slabs = emit(relax.op.reshape(self._source(x), grouped))
+        mean, rstd = self._stats(slabs, float(call.attrs.epsilon))
         normalized = emit(relax.op.multiply(relax.op.subtract(self._f32(slabs), mean), rstd))
         # The last op is returned, not emitted, so that its consumer (a SiLU) sees a call to
         # fuse with rather than an alias.
