@@ -64,7 +64,9 @@ class _GroupNormRewriter(PyExprMutator):
             return producer.args[0]
         return x
 
-    def _call(self, name: str, make: Callable[..., tirx.PrimFunc], key: tuple, args: list[Expr]):
+    def _call(
+        self, name: str, make: Callable[..., tirx.PrimFunc], key: tuple, args: list[Expr]
+    ) -> list[Expr]:
         """Call kernel `make(*key)`, added to the module once per key, on `args`; its outputs
         (the buffers after its inputs) as a list."""
         if (make, key) not in self.kernels:
