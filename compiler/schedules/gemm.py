@@ -192,7 +192,7 @@ class Gemm(GPUScheduleRule):
         sch.pad_einsum(main, [1, tile.rows.size, tile.columns.size, depth])
         lanes_along_rows = self._output_contiguous_axis(sch, main) == 1
 
-        # Rows and columns as (tile, micro step, invocation): each invocation's micro × micro
+        # Rows and columns as (tile, micro step, invocation): along each side, an invocation's
         # outputs lie `threads` apart, and every buffer the tile passes through is laid out
         # along these axes, so that what one invocation touches is a dense block of them.
         split_i, split_j = tile.rows.split, tile.columns.split
