@@ -129,7 +129,8 @@ def test_tile_does_the_most_work_per_workgroup_memory_access_that_fills_the_gpu(
         kernel = _kernel(module, case)
         rows, columns = case.gemm
         workgroups = math.ceil(rows / case.rows.outputs) * math.ceil(columns / case.columns.outputs)
-        assert launch_extent(kernel, "threadIdx") == case.rows.threads * case.columns.threads
+        threads = case.rows.threads * case.columns.threads
+        assert launch_extent(kernel, "threadIdx") == threads, case.name
         assert launch_extent(kernel, "blockIdx") == workgroups, case.name
         if case.rows.micro * case.columns.micro > 16:
             assert workgroups >= MIN_WORKGROUPS, case.name
