@@ -68,13 +68,20 @@ class AssembledModel:
 
 
 def _load_torch_parts(spec: ModelSpec) -> dict[str, Any]:
+    """The pipeline's parts in fp32, with diffusers' fused attention projections: one GEMM
+    for a self-attention's Q, K and V (`to_qkv`), one for a cross-attention's K and V
+    (`to_kv`), whose outputs the WebGPU attention kernel reads in place."""
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextModel
 
+    unet = UNet2DConditionModel.from_pretrained(spec.folder / "unet").float()
+    vae = AutoencoderKL.from_pretrained(spec.folder / "vae").float()
+    unet.fuse_qkv_projections()
+    vae.fuse_qkv_projections()
     return {
         "text_encoder": CLIPTextModel.from_pretrained(spec.folder / "text_encoder").float(),
-        "unet": UNet2DConditionModel.from_pretrained(spec.folder / "unet").float(),
-        "vae": AutoencoderKL.from_pretrained(spec.folder / "vae").float(),
+        "unet": unet,
+        "vae": vae,
     }
 
 

@@ -27,6 +27,9 @@ WASM_NAME = "model.wasm"
 WGSL_NAME = "model.wgsl"
 NATIVE_LIBRARY = "native/model.so"
 _MODEL_FILES = ("*.json", "*.txt", "*.safetensors", "*.bin")
+# What a build's output depends on besides websd and the model: the packages that load,
+# fuse, trace and compile it.
+_BUILD_PACKAGES = ("apache-tvm", "torch", "diffusers", "transformers")
 
 
 @dataclass(frozen=True)
@@ -51,7 +54,7 @@ def build_key(spec: ModelSpec, options: BuildOptions, name: str) -> str:
             "model": tree_digest(spec.folder, files),
             "options": dataclasses.asdict(options) | {"dtype": spec.dtype},
             "websd": __version__,
-            "tvm": version("apache-tvm"),
+            **{package: version(package) for package in _BUILD_PACKAGES},
             "compiler": _compiler_digest(),
         }
     )[:32]

@@ -35,6 +35,23 @@ def test_cache_hit_loads_no_compiler(tiny_sd1, tiny_sd1_build, tmp_path):
     assert done.stdout.strip() == "[]"
 
 
+@pytest.mark.parametrize("package", ["apache-tvm", "torch", "diffusers", "transformers"])
+def test_new_build_packages_make_a_new_key(tiny_sd1, monkeypatch, package: str):
+    """An upgrade of what traces, fuses or compiles the model rebuilds it (diffusers'
+    projection fusion and torch.export shape the imported graph), never reuses the old."""
+    from websd import build as build_module
+    from websd.spec import BuildOptions, read_spec, resolve_source
+
+    options = BuildOptions()
+    spec = read_spec(resolve_source(tiny_sd1), options)
+    before = build_module.build_key(spec, options, "tiny")
+    installed = build_module.version
+    monkeypatch.setattr(
+        build_module, "version", lambda name: "0.0.1" if name == package else installed(name)
+    )
+    assert build_module.build_key(spec, options, "tiny") != before
+
+
 def test_failed_build_leaves_no_entry(tiny_sd1, tmp_path, monkeypatch):
     monkeypatch.setenv("WEBSD_CACHE_DIR", str(tmp_path / "cache"))
 

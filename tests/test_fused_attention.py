@@ -26,7 +26,13 @@ TOLERANCE = 1e-4
 
 @dataclass(frozen=True)
 class Case:
-    """q [B, Sq, H, D], k [B, Skv, H, D], v [B, Skv, H, Dv], as R.nn.attention takes them."""
+    """q [B, Sq, H, D], k [B, Skv, H, D], v [B, Skv, H, Dv], as R.nn.attention takes them.
+
+    `fused` takes them from fused projections instead, as diffusers' `to_qkv` and `to_kv`
+    make them and torch.export writes them: "qkv" splits one [B, S, 3·H·D] input into Q, K
+    and V, "kv" takes Q alone and splits K and V from one [B, Skv, 2·H·D] input; each part is
+    viewed as heads and transposed to [B, H, S, D] and back.
+    """
 
     name: str
     batch: int
@@ -37,20 +43,40 @@ class Case:
     v_head_dim: int
     scale: float | None = None
     causal: str | None = None
+    fused: str | None = None
 
     def shapes(self) -> list[tuple[int, ...]]:
+        """The shapes of Q, K and V."""
         return [
             (self.batch, self.q_len, self.heads, self.head_dim),
             (self.batch, self.kv_len, self.heads, self.head_dim),
             (self.batch, self.kv_len, self.heads, self.v_head_dim),
         ]
 
+    def input_shapes(self) -> list[tuple[int, ...]]:
+        """The shapes of the function's inputs."""
+        channels = self.heads * self.head_dim
+        if self.fused == "qkv":
+            return [(self.batch, self.q_len, 3 * channels)]
+        if self.fused == "kv":
+            return [self.shapes()[0], (self.batch, self.kv_len, 2 * channels)]
+        return self.shapes()
+
     def inputs(self) -> list[np.ndarray]:
         rng = np.random.default_rng(len(self.name))
-        return [rng.standard_normal(s, dtype=np.float32) for s in self.shapes()]
+        return [rng.standard_normal(s, dtype=np.float32) for s in self.input_shapes()]
+
+    def operands(self) -> list[np.ndarray]:
+        """Q, K and V as the inputs hold them."""
+        inputs = self.inputs()
+        if self.fused == "kv":
+            inputs = [inputs[0], *np.split(inputs[1], 2, axis=-1)]
+        elif self.fused == "qkv":
+            inputs = np.split(inputs[0], 3, axis=-1)
+        return [x.reshape(shape) for x, shape in zip(inputs, self.shapes(), strict=True)]
 
     def reference(self) -> np.ndarray:
-        q, k, v = (torch.from_numpy(x).transpose(1, 2) for x in self.inputs())
+        q, k, v = (torch.from_numpy(x).transpose(1, 2) for x in self.operands())
         mask = None
         if self.causal is not None:
             offset = 0 if self.causal == "TopLeft" else abs(self.q_len - self.kv_len)
@@ -78,7 +104,33 @@ CASES = [
     Case("chunked_80", 1, 40, 45, 2, 80, 80),
     Case("vae_512", 1, 50, 50, 1, 512, 512),
     Case("dv_ne_d", 1, 16, 40, 2, 16, 24),
+    # Fused projections, read in place: a self-attention's Q, K and V, a cross-attention's K
+    # and V.
+    Case("fused_qkv", 2, 70, 70, 3, 40, 40, fused="qkv"),
+    Case("fused_kv", 2, 64, 77, 2, 40, 40, fused="kv"),
 ]
+
+
+def _heads(builder, part, shape: tuple[int, ...]):
+    """A fused projection's part as torch.export leaves it for attention: viewed as heads,
+    transposed to [B, H, S, D], and transposed back by the importer."""
+    from tvm import relax
+
+    heads = builder.emit(relax.op.reshape(part, shape))
+    to_bhsd = builder.emit(relax.op.permute_dims(heads, [0, 2, 1, 3]))
+    return builder.emit(relax.op.permute_dims(to_bhsd, [0, 2, 1, 3]))
+
+
+def _qkv(builder, case: Case, inputs: list) -> list:
+    from tvm import relax
+
+    if case.fused is None:
+        return inputs
+    packed = inputs[-1]
+    parts = len(case.fused)
+    split = builder.emit(relax.op.split(packed, parts, axis=-1))
+    fused = [_heads(builder, split[i], shape) for i, shape in enumerate(case.shapes()[-parts:])]
+    return inputs[:-1] + fused
 
 
 def _module(cases: list[Case], dtype: str = "float32"):
@@ -86,12 +138,13 @@ def _module(cases: list[Case], dtype: str = "float32"):
 
     builder = relax.BlockBuilder()
     for case in cases:
-        q, k, v = (
-            relax.Var(n, relax.TensorType(s, dtype))
-            for n, s in zip("qkv", case.shapes(), strict=True)
-        )
-        with builder.function(case.name, [q, k, v]):
+        inputs = [
+            relax.Var(f"x{i}", relax.TensorType(s, dtype))
+            for i, s in enumerate(case.input_shapes())
+        ]
+        with builder.function(case.name, inputs):
             with builder.dataflow():
+                q, k, v = _qkv(builder, case, inputs)
                 attention = relax.op.nn.attention(
                     q, k, v, scale=case.scale, causal_mask=case.causal
                 )
@@ -114,7 +167,8 @@ def test_every_attention_becomes_the_fused_kernel() -> None:
     fused = [n for n in kernels if n.startswith("fused_attention")]
     assert len(fused) == len(CASES)
     assert all(kernels[n].attrs["tirx.is_scheduled"] for n in fused)
-    for case in CASES:  # one kernel call and nothing else: no score matrix, no softmax
+    for case in CASES:  # one kernel call and nothing else: no score matrix, no softmax,
+        # and no copy splitting a fused projection
         calls = _kernel_calls(module, case.name)
         assert len(calls) == 1 and calls[0].startswith("fused_attention"), calls
 
@@ -130,9 +184,24 @@ def _kernel_calls(module, function: str) -> list[str]:
     ]
 
 
+def _fused_attention_calls(module, function: str) -> list:
+    from tvm import relax
+
+    return [
+        b.value
+        for block in module[function].body.blocks
+        for b in block.bindings
+        if isinstance(b.value, relax.Call)
+        and isinstance(b.value.op, relax.GlobalVar)
+        and b.value.op.name_hint.startswith("fused_attention")
+    ]
+
+
 def test_every_attention_of_a_pipeline_runs_fused(tiny_sd1) -> None:
     """CLIP's causal self-attention, the UNet's and the VAE's: no softmax and no score matrix
-    anywhere in the WebGPU module, one fused kernel call per attention layer."""
+    anywhere in the WebGPU module, one fused kernel call per attention layer. The UNet's and
+    the VAE's read K and V from their fused projection's output (diffusers' `to_qkv`,
+    `to_kv`), one tensor passed for both."""
     from transformers import CLIPTextConfig
 
     from websd.assemble import assemble
@@ -149,6 +218,9 @@ def test_every_attention_of_a_pipeline_runs_fused(tiny_sd1) -> None:
         assert fused, function
         if function == "encode_text":
             assert len(fused) == layers
+        else:
+            for call in _fused_attention_calls(module, function):
+                assert call.args[1].same_as(call.args[2]), (function, call.op.name_hint)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float16"])

@@ -2,7 +2,8 @@
 
 softmax(Q Kᵀ · scale) V for Q [B, Sq, H, D], K [B, Skv, H, D], V [B, Skv, H, Dv] (the layout of
 `R.nn.attention`), without the [B·H, Sq, Skv] score matrix that TVM's legalization writes to
-global memory (1 GiB for SD-1.5's 64×64-latent self-attention at batch 2).
+global memory (1 GiB for SD-1.5's 64×64-latent self-attention at batch 2). An operand may also
+be a slice of the heads of a larger tensor (`HeadSlice`): Q, K and V of a fused projection.
 
 One workgroup owns a block of query rows of one (batch, head). It walks the keys KEYS rows at
 a time: Q and K tiles in workgroup memory give a score tile, an online softmax folds it into a
@@ -50,9 +51,24 @@ _MASKED = -3.0e38  # finite: exp2(_MASKED - m) is 0 and never inf - inf = NaN
 
 
 @dataclass(frozen=True)
+class HeadSlice:
+    """Where an operand's H heads lie in the tensor passed for it: the `index`-th of `parts`
+    equal slices of its channels, so heads index·H .. index·H + H - 1 of its parts·H. A fused
+    projection (Q, K and V from one GEMM) writes one tensor that all its operands read, with
+    no copy to split it."""
+
+    parts: int = 1
+    index: int = 0
+
+
+WHOLE = HeadSlice()
+
+
+@dataclass(frozen=True)
 class AttentionShape:
     """One call site's static shape; `causal_offset` keeps key j ≤ query i + offset
-    (TVM's TopLeft mask is offset 0, BottomRight |Sq - Skv|), None for no mask."""
+    (TVM's TopLeft mask is offset 0, BottomRight |Sq - Skv|), None for no mask. `slices`
+    places Q, K and V in the tensors passed for them."""
 
     batch: int
     heads: int
@@ -63,6 +79,7 @@ class AttentionShape:
     dtype: str
     scale: float | None = None
     causal_offset: int | None = None
+    slices: tuple[HeadSlice, HeadSlice, HeadSlice] = (WHOLE, WHOLE, WHOLE)
 
 
 def padded(columns: int, itemsize: int) -> int:
@@ -155,11 +172,13 @@ def attention_kernel(shape: AttentionShape) -> tirx.PrimFunc:
                     row0 + r < limit, src[b, row0 + r, h, col0 + c], T.cast(0, dtype)
                 )
 
+    q_slice, k_slice, v_slice = shape.slices
+
     @T.prim_func(private=True, s_tir=True)
     def attention(
-        q: T.Buffer((B, SQ, H, D), dtype),
-        k: T.Buffer((B, SKV, H, D), dtype),
-        v: T.Buffer((B, SKV, H, DV), dtype),
+        q: T.Buffer((B, SQ, q_slice.parts * H, D), dtype),
+        k: T.Buffer((B, SKV, k_slice.parts * H, D), dtype),
+        v: T.Buffer((B, SKV, v_slice.parts * H, DV), dtype),
         out: T.Buffer((B, SQ, H, DV), dtype),
     ):
         T.func_attr({"tirx.is_scheduled": True, "tirx.noalias": True})
@@ -182,6 +201,9 @@ def attention_kernel(shape: AttentionShape) -> tirx.PrimFunc:
                             l_r = T.sblock_alloc_buffer((RA,), "float32", scope="local")
                             b: T.let[T.int32] = by // H
                             h: T.let[T.int32] = by % H
+                            q_head: T.let[T.int32] = q_slice.index * H + h
+                            k_head: T.let[T.int32] = k_slice.index * H + h
+                            v_head: T.let[T.int32] = v_slice.index * H + h
                             q0: T.let[T.int32] = bx * BQ
                             tid: T.let[T.int32] = ty * LANES + tx
                             for a in T.unroll(RA):
@@ -190,7 +212,7 @@ def attention_kernel(shape: AttentionShape) -> tirx.PrimFunc:
                             for i in T.serial(RA * VR):
                                 o_r[i] = T.float32(0)
                             if resident:
-                                load_tile(q_s, q_row, q, q0, BQ, SQ, b, h, 0, D, tid)
+                                load_tile(q_s, q_row, q, q0, BQ, SQ, b, q_head, 0, D, tid)
                             for kt in T.serial(kv_tiles):
                                 kv0: T.let[T.int32] = kt * KEYS
                                 # Key tiles wholly above the causal diagonal are skipped;
@@ -201,10 +223,30 @@ def attention_kernel(shape: AttentionShape) -> tirx.PrimFunc:
                                     for dc in T.serial(D // QC):
                                         if not resident:
                                             load_tile(
-                                                q_s, q_row, q, q0, BQ, SQ, b, h, dc * QC, QC, tid
+                                                q_s,
+                                                q_row,
+                                                q,
+                                                q0,
+                                                BQ,
+                                                SQ,
+                                                b,
+                                                q_head,
+                                                dc * QC,
+                                                QC,
+                                                tid,
                                             )
                                         load_tile(
-                                            kv_s, kv_row, k, kv0, KEYS, SKV, b, h, dc * QC, QC, tid
+                                            kv_s,
+                                            kv_row,
+                                            k,
+                                            kv0,
+                                            KEYS,
+                                            SKV,
+                                            b,
+                                            k_head,
+                                            dc * QC,
+                                            QC,
+                                            tid,
                                         )
                                         T.tvm_storage_sync("shared")
                                         for d in T.serial(QC):
@@ -257,7 +299,17 @@ def attention_kernel(shape: AttentionShape) -> tirx.PrimFunc:
                                             p_s[row * p_row + tx * KU + u] = T.cast(p, dtype)
                                     for vc in T.serial(v_chunks):
                                         load_tile(
-                                            kv_s, kv_row, v, kv0, KEYS, SKV, b, h, vc * VC, VC, tid
+                                            kv_s,
+                                            kv_row,
+                                            v,
+                                            kv0,
+                                            KEYS,
+                                            SKV,
+                                            b,
+                                            v_head,
+                                            vc * VC,
+                                            VC,
+                                            tid,
                                         )
                                         T.tvm_storage_sync("shared")
                                         for j in T.serial(KEYS):
