@@ -21,19 +21,24 @@ class ImportedPart:
     params: list[np.ndarray]
 
 
-def import_module(module: torch.nn.Module, example_args: tuple, *, decompose: bool) -> ImportedPart:
+def import_module(
+    module: torch.nn.Module, example_args: tuple, *, functionalize: bool
+) -> ImportedPart:
     """Export `module` with torch.export and translate it.
 
-    `decompose=True` lowers to core ATen first (CLIP needs it: its `aten.to.device` has no
-    translation), except scaled-dot-product attention, which always stays one
-    `R.nn.attention` for the fused kernel; its decomposition would also make boolean tensors
-    that WGSL cannot store (FINDINGS.md). UNet and VAE stay undecomposed so that group norm
-    reaches its fused kernel whole.
+    `functionalize=True` runs torch.export's functionalization with no decompositions (CLIP
+    needs it: its `aten.to.device` has no translation, the `aten._to_copy` it becomes has).
+    Nothing is decomposed, so that every op reaches the translator whole: a linear layer
+    stays one 3-D matmul whose bias, activation and residual add fuse into its kernel (core
+    ATen's `addmm` on 2-D views puts a reshape between them, which ends each fusion), group
+    norm reaches its fused kernel, and scaled-dot-product attention stays one
+    `R.nn.attention` for the fused attention kernel; its decomposition would also make
+    boolean tensors that WGSL cannot store (FINDINGS.md).
     """
     with torch.no_grad():
         program = torch.export.export(module.eval(), example_args)
-    if decompose:
-        program = program.run_decompositions(_keeping_attention())
+    if functionalize:
+        program = program.run_decompositions({})
     mod = from_exported_program(
         program,
         keep_params_as_input=True,
@@ -61,9 +66,3 @@ def _module_tensors(program: torch.export.ExportedProgram) -> dict[str, np.ndarr
         for spec in program.graph_signature.input_specs
         if spec.target is not None
     }
-
-
-def _keeping_attention() -> dict:
-    table = torch.export.default_decompositions()
-    table.pop(torch.ops.aten.scaled_dot_product_attention.default, None)
-    return table

@@ -50,4 +50,4 @@ class TextEncoder(torch.nn.Module):
 def import_text_encoder(clip: torch.nn.Module, max_length: int) -> ImportedPart:
     clip.set_attn_implementation(CAUSAL_ATTENTION)
     input_ids = torch.zeros(1, max_length, dtype=torch.int32)
-    return import_module(TextEncoder(clip), (input_ids,), decompose=True)
+    return import_module(TextEncoder(clip), (input_ids,), functionalize=True)

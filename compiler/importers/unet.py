@@ -56,12 +56,12 @@ def import_guided_unet(
 ) -> ImportedPart:
     latents, timestep, embeds = _examples(unet, latent_hw, text_shape)
     args = (latents, timestep, torch.cat([embeds, embeds]), torch.ones(1))
-    return import_module(GuidedUNet(unet), args, decompose=False)
+    return import_module(GuidedUNet(unet), args, functionalize=False)
 
 
 def import_conditional_unet(
     unet: torch.nn.Module, latent_hw: tuple[int, int], text_shape: tuple[int, int]
 ) -> ImportedPart:
     return import_module(
-        ConditionalUNet(unet), _examples(unet, latent_hw, text_shape), decompose=False
+        ConditionalUNet(unet), _examples(unet, latent_hw, text_shape), functionalize=False
     )

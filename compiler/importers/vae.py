@@ -34,4 +34,4 @@ class ImageDecoder(torch.nn.Module):
 
 def import_image_decoder(vae: torch.nn.Module, latent_hw: tuple[int, int]) -> ImportedPart:
     latents = torch.zeros(1, vae.config.latent_channels, *latent_hw)
-    return import_module(ImageDecoder(vae), (latents,), decompose=False)
+    return import_module(ImageDecoder(vae), (latents,), functionalize=False)
