@@ -287,10 +287,13 @@ def test_float16_kernel_compiles_with_fp32_accumulation() -> None:
     assert re.search(r"var o_r : array<f32, \d+>", wgsl)  # accumulators in fp32
 
 
-@pytest.fixture(scope="module")
-def webgpu_results(tmp_path_factory: pytest.TempPathFactory) -> dict:
+@pytest.fixture(scope="module", params=["float32", "float16"])
+def webgpu_results(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    """Every case in one page, in `request.param`; float16 run as float32 (webgpu_kernels)."""
+    dtype = request.param
     inputs = {case.name: case.inputs() for case in CASES}
-    return run_on_webgpu(_module(CASES), inputs, tmp_path_factory.mktemp("attention"))
+    folder = tmp_path_factory.mktemp(f"attention_{dtype}")
+    return run_on_webgpu(_module(CASES, dtype), inputs, folder)
 
 
 @pytest.mark.browser

@@ -46,21 +46,29 @@ CASES = [
 ]
 
 
-def _module(cases: list[Case]):
+def _cast(builder, value, dtype: str):
+    from tvm import relax
+
+    return value if value.ty.dtype == dtype else builder.emit(relax.op.astype(value, dtype))
+
+
+def _module(cases: list[Case], dtype: str = "float32"):
+    """One function per case; in float16, as float16 builds normalize: in fp32, between casts."""
     from tvm import relax
 
     builder = relax.BlockBuilder()
     for case in cases:
-        x = relax.Var("x", relax.TensorType(case.shape, "float32"))
-        gamma = relax.Var("gamma", relax.TensorType((case.shape[1],), "float32"))
-        beta = relax.Var("beta", relax.TensorType((case.shape[1],), "float32"))
+        x = relax.Var("x", relax.TensorType(case.shape, dtype))
+        gamma = relax.Var("gamma", relax.TensorType((case.shape[1],), dtype))
+        beta = relax.Var("beta", relax.TensorType((case.shape[1],), dtype))
         with builder.function(case.name, [x, gamma, beta]):
             with builder.dataflow():
+                wide = [_cast(builder, v, "float32") for v in (x, gamma, beta)]
                 axes = list(range(2, len(case.shape)))
-                out = relax.op.nn.group_norm(x, gamma, beta, case.groups, 1, axes, epsilon=1e-6)
+                out = relax.op.nn.group_norm(*wide, case.groups, 1, axes, epsilon=1e-6)
                 if case.silu:
                     out = relax.op.nn.silu(builder.emit(out))
-                result = builder.emit_output(out)
+                result = builder.emit_output(_cast(builder, builder.emit(out), dtype))
             builder.emit_func_output(result)
     return builder.get()
 
@@ -96,10 +104,13 @@ def test_only_slabs_too_large_for_one_workgroup_are_chunked() -> None:
     assert slab_chunks(4 * 512 * 512) == 16
 
 
-@pytest.fixture(scope="module")
-def webgpu_results(tmp_path_factory: pytest.TempPathFactory) -> dict:
+@pytest.fixture(scope="module", params=["float32", "float16"])
+def webgpu_results(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    """Every case in one page, in `request.param`; float16 run as float32 (webgpu_kernels)."""
+    dtype = request.param
     inputs = {case.name: case.inputs() for case in CASES}
-    return run_on_webgpu(_module(CASES), inputs, tmp_path_factory.mktemp("group_norm"))
+    folder = tmp_path_factory.mktemp(f"group_norm_{dtype}")
+    return run_on_webgpu(_module(CASES, dtype), inputs, folder)
 
 
 @pytest.mark.browser

@@ -89,6 +89,7 @@ CASES = [
 
 
 def _module(cases: list[Case], dtype: str = "float32"):
+    """One function per case; in float16, summed in fp32 and rounded, as float16 builds do."""
     from tvm import relax
 
     builder = relax.BlockBuilder()
@@ -99,9 +100,13 @@ def _module(cases: list[Case], dtype: str = "float32"):
             with builder.dataflow():
                 if case.conv:
                     pad = case.w[2] // 2
-                    out = relax.op.nn.conv2d(x, w, strides=case.stride, padding=pad)
+                    out = relax.op.nn.conv2d(
+                        x, w, strides=case.stride, padding=pad, out_dtype="float32"
+                    )
                 else:
-                    out = relax.op.matmul(x, w)
+                    out = relax.op.matmul(x, w, out_dtype="float32")
+                if dtype != "float32":
+                    out = relax.op.astype(out, dtype)
                 result = builder.emit_output(out)
             builder.emit_func_output(result)
     return builder.get()
@@ -207,10 +212,13 @@ def test_workgroup_memory_fits_every_adapter(dtype: str) -> None:
         assert 0 < sum(size for _, size in shared) <= 16384, case.name
 
 
-@pytest.fixture(scope="module")
-def webgpu_results(tmp_path_factory: pytest.TempPathFactory) -> dict:
+@pytest.fixture(scope="module", params=["float32", "float16"])
+def webgpu_results(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    """Every case in one page, in `request.param`; float16 run as float32 (webgpu_kernels)."""
+    dtype = request.param
     inputs = {case.name: case.inputs() for case in CASES}
-    return run_on_webgpu(_module(CASES), inputs, tmp_path_factory.mktemp("gemm"))
+    folder = tmp_path_factory.mktemp(f"gemm_{dtype}")
+    return run_on_webgpu(_module(CASES, dtype), inputs, folder)
 
 
 @pytest.mark.browser

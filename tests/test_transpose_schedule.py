@@ -127,10 +127,13 @@ def test_both_sides_coalesce(dtype: str) -> None:
         assert access.conflict_ways < 1.6, case.name
 
 
-@pytest.fixture(scope="module")
-def webgpu_results(tmp_path_factory: pytest.TempPathFactory) -> dict:
+@pytest.fixture(scope="module", params=["float32", "float16"])
+def webgpu_results(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    """Every case in one page, in `request.param`; float16 run as float32 (webgpu_kernels)."""
+    dtype = request.param
     inputs = {case.name: [case.input()] for case in CASES}
-    return run_on_webgpu(_module("float32"), inputs, tmp_path_factory.mktemp("transpose"))
+    folder = tmp_path_factory.mktemp(f"transpose_{dtype}")
+    return run_on_webgpu(_module(dtype), inputs, folder)
 
 
 @pytest.mark.browser
