@@ -17,7 +17,7 @@ from .assemble import FUNCTIONS, AssembledModel, assemble, function_name, tensor
 from .build import NATIVE_LIBRARY, WASM_NAME, WGSL_NAME
 from .cache import file_sha256
 from .manifest import FunctionSig, Manifest
-from .memory import MemoryNeeds, memory_needs
+from .memory import MemoryNeeds, memory_needs, workgroup_limits
 from .passes.mixed_precision import to_float16
 from .passes.pipeline import lowering, prepare
 from .progress import Reporter
@@ -105,7 +105,8 @@ def compile_model(
         executable = relax.build(lowered, target=webgpu, relax_pipeline=None, system_lib=True)
     memory = memory_needs(lowered, sum(array.nbytes for array in model.weights.values()))
     report(_describe(memory))
-    (out / WGSL_NAME).write_text(wgsl_source(executable))
+    wgsl = wgsl_source(executable)
+    (out / WGSL_NAME).write_text(wgsl)
     with report.stage("link wasm"):
         link_wasm(executable, out / WASM_NAME, progress=report)
     cpu = target(NATIVE_CPU)
@@ -139,7 +140,7 @@ def compile_model(
         tokenizer="tokenizer.json",
         webgpu={
             "features": ["shader-f16"] if spec.dtype == "float16" else [],
-            "limits": memory.limits(),
+            "limits": {**memory.limits(), **workgroup_limits(wgsl)},
             "largest_binding_bytes": memory.largest_binding_bytes,
             "largest_buffer_bytes": memory.largest_buffer_bytes,
             "largest_tensor_bytes": memory.largest_tensor_bytes,

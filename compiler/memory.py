@@ -1,5 +1,8 @@
 """GPU memory of a lowered module: the WebGPU limits an adapter must grant, and the peak.
 
+Workgroup memory is read from the generated WGSL instead, which declares each kernel's tiles
+at their final sizes (`workgroup_limits`).
+
 Read from the module as `lowering(webgpu)` leaves it, so that every buffer the runtime really
 allocates is seen, kernel-internal ones included (a kernel's scratch tensor is a planned
 storage like any other). Two facts of the runtime shape the numbers:
@@ -16,6 +19,7 @@ storage like any other). Two facts of the runtime shape the numbers:
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from dataclasses import dataclass
 
@@ -25,6 +29,7 @@ from tvm.s_tir import SBlockRealize
 
 DEFAULT_BINDING = 128 << 20  # WebGPU's default maxStorageBufferBindingSize
 DEFAULT_BUFFER = 256 << 20  # WebGPU's default maxBufferSize
+DEFAULT_WORKGROUP = 16 << 10  # WebGPU's default maxComputeWorkgroupStorageSize
 _PAGE = 4096  # the VM's PooledAllocator page
 _ALLOC_STORAGE = tvm.ir.Op.get("relax.vm.alloc_storage")
 _ALLOC_TENSOR = tvm.ir.Op.get("relax.vm.alloc_tensor")
@@ -169,3 +174,26 @@ def memory_needs(lowered: tvm.IRModule, weight_bytes: int) -> MemoryNeeds:
         activation_bytes=scan.storage + scan.workspace,
         weight_bytes=weight_bytes,
     )
+
+
+_KERNEL_HEADER = re.compile(r"^// Function: ", re.MULTILINE)
+_WORKGROUP_ARRAY = re.compile(r"^var<workgroup> \w+ : array<(\w+), (\d+)>;", re.MULTILINE)
+_WGSL_BYTES = {"f16": 2, "f32": 4, "i32": 4, "u32": 4}
+
+
+def largest_workgroup_bytes(wgsl: str) -> int:
+    """The most workgroup memory one kernel of `wgsl` declares (TVM writes one section per
+    kernel, each headed by its name)."""
+    return max(
+        (
+            sum(_WGSL_BYTES[t] * int(n) for t, n in _WORKGROUP_ARRAY.findall(kernel))
+            for kernel in _KERNEL_HEADER.split(wgsl)
+        ),
+        default=0,
+    )
+
+
+def workgroup_limits(wgsl: str) -> dict[str, int]:
+    """maxComputeWorkgroupStorageSize where a kernel of `wgsl` needs more than the default."""
+    largest = largest_workgroup_bytes(wgsl)
+    return {"maxComputeWorkgroupStorageSize": largest} if largest > DEFAULT_WORKGROUP else {}

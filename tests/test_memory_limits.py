@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from websd.memory import DEFAULT_BINDING, DEFAULT_BUFFER, memory_needs
+from websd.memory import DEFAULT_BINDING, DEFAULT_BUFFER, memory_needs, workgroup_limits
 
 MIB = 1 << 20
 
@@ -57,6 +57,35 @@ def test_fused_attention_binds_only_its_inputs_and_output() -> None:
         "maxStorageBufferBindingSize": DEFAULT_BINDING,
         "maxBufferSize": DEFAULT_BUFFER,
     }
+
+
+def _linear_layer_wgsl(dtype: str) -> str:
+    """A transformer's feed-forward GEMM at SD 1.5's 64 × 64, batch 2, summed in fp32."""
+    from tvm import relax
+
+    from websd.compile import wgsl_source
+    from websd.targets import WEBGPU, target
+
+    x = relax.Var("x", relax.TensorType((2, 4096, 320), dtype))
+    w = relax.Var("w", relax.TensorType((320, 1280), dtype))
+    builder = relax.BlockBuilder()
+    with builder.function("main", [x, w]):
+        with builder.dataflow():
+            out = builder.emit(relax.op.matmul(x, w, out_dtype="float32"))
+            out = builder.emit_output(relax.op.astype(out, dtype))
+        builder.emit_func_output(out)
+    lowered = _lower(builder.get(), "websd")
+    return wgsl_source(relax.build(lowered, target=target(WEBGPU), relax_pipeline=None))
+
+
+def test_float16_tiles_ask_for_more_workgroup_memory() -> None:
+    """float16 GEMMs stage their tiles in fp32 (websd.schedules.gemm): 128 × 160 outputs take
+    (128 + 160) rows of 16 + 1 values of 4 bytes, over WebGPU's default 16 KiB. float32 tiles,
+    half as deep in k, fit it."""
+    assert workgroup_limits(_linear_layer_wgsl("float16")) == {
+        "maxComputeWorkgroupStorageSize": (128 + 160) * 17 * 4
+    }
+    assert workgroup_limits(_linear_layer_wgsl("float32")) == {}
 
 
 def test_manifest_records_the_needs(tiny_sd1_build) -> None:

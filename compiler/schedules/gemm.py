@@ -9,9 +9,15 @@ the tile that does the most useful multiply-adds per workgroup-memory instructio
 workgroups; if none does, the one that launches the most. So a 320-channel convolution at
 64 × 64 takes 128 × 160 outputs per workgroup (two tiles of channels, where 128-wide tiles
 padded 320 to 384), a smaller one 64 × 160 rather than 64 × 64, and a small GEMM 32 × 32,
-so that it still fills the GPU. All are 32 bytes deep along k (16 steps of fp16, 8 of fp32):
-a whole sector per staged row, and the largest tile's two operands in fp32 still fit the
-16 KiB of workgroup memory every adapter has.
+so that it still fills the GPU. All are 32 bytes of global memory deep along k (16 steps of
+fp16, 8 of fp32): a whole sector per staged row.
+
+A float16 build multiplies fp16 operands in fp32. Each is converted as it is staged, once per
+workgroup, so that workgroup memory and registers hold fp32 and the inner loop is
+multiply-adds alone (converted where they are read, an 8 × 10 block took 18 conversions per
+80 multiply-adds, on GPUs that convert with an instruction of its own). Its largest tiles
+then take 19.1 KiB of workgroup memory, over WebGPU's default 16 KiB, which float16 models
+ask the device for (`websd.memory.workgroup_limits`); fp32 tiles fit the default.
 
 What this rule adds to dlight's tiling is where each invocation's memory accesses land, since
 a GPU serves the 32 lanes of a warp together (benchmarks/memory_access.py counts it):
@@ -43,7 +49,9 @@ import math
 from dataclasses import dataclass
 
 import tvm
+import tvm_ffi
 from tvm import s_tir, tirx
+from tvm.ir.expr import TensorLoad
 from tvm.s_tir.dlight.gpu.base import GPUScheduleRule
 from tvm.s_tir.dlight.gpu.matmul import (
     auto_inline_consumer_chain,
@@ -165,6 +173,65 @@ def launch_extent(function: tirx.PrimFunc, axes: str) -> int:
     return math.prod(extents.values())
 
 
+def _operands_widened(
+    sch: s_tir.Schedule, main: s_tir.schedule.SBlockRV
+) -> tuple[s_tir.Schedule, s_tir.schedule.SBlockRV]:
+    """The normalized kernel with each operand that the multiply-add reads through a widening
+    cast (fp16 → fp32) converted where it is copied from global memory instead: its copies in
+    workgroup memory and registers then hold fp32, and each value is converted once, as it
+    is staged, rather than by every invocation that reads it. A new schedule, so its block."""
+    block = sch.get(main)
+    accumulator = str(block.writes[0].source.dtype)
+    widened = []
+    for producer in sch.get_producers(main):
+        buffer = sch.get(producer).writes[0].source
+        if buffer.dtype != accumulator and _read_widened(block.body, buffer, accumulator):
+            sch.unsafe_set_dtype(producer, 0, accumulator)
+            widened.append(buffer.name)
+    if not widened:
+        return sch, main
+    name = block.name_hint
+
+    def fold(cast: tirx.Cast) -> tirx.PrimExpr:
+        # unsafe_set_dtype leaves cast(f32, cast(f16, load)) where the block read cast(f32, load
+        # of f16): exact, as the widened buffer only holds fp16 values.
+        inner = cast.value
+        if (
+            isinstance(inner, tirx.Cast)
+            and isinstance(inner.value, TensorLoad)
+            and inner.value.source.name in widened
+            and inner.value.ty == cast.ty
+        ):
+            return inner.value
+        return cast
+
+    function = tvm_ffi.structural_map(sch.mod["main"], (tirx.Cast, fold))
+    folded = s_tir.Schedule(function)
+    return folded, folded.get_sblock(name)
+
+
+def _read_widened(body: tirx.PrimExpr, buffer: tirx.Buffer, dtype: str) -> bool:
+    """Whether `body` reads `buffer` only through casts to `dtype`."""
+    found = {"cast": 0, "load": 0}
+
+    def count_cast(cast: tirx.Cast) -> tirx.Cast:
+        if (
+            isinstance(cast.value, TensorLoad)
+            and cast.value.source.same_as(buffer)
+            and cast.ty == dtype
+        ):
+            found["cast"] += 1
+        return cast
+
+    def count_load(load: TensorLoad) -> TensorLoad:
+        if load.source.same_as(buffer):
+            found["load"] += 1
+        return load
+
+    tvm_ffi.structural_map(body, [(tirx.Cast, count_cast), (TensorLoad, count_load)])
+    return found["load"] > 0 and found["cast"] == found["load"]
+
+
 class Gemm(GPUScheduleRule):
     """Tiled GEMM in workgroup memory with coalesced staging, conflict-free workgroup-memory
     reads and coalesced output writes; the tile sized to the call."""
@@ -188,8 +255,8 @@ class Gemm(GPUScheduleRule):
         tile = choose_tile(batch, rows, columns)
         element_bytes = sch.get(main).reads[0].source.dtype.bits // 8
         depth = SECTOR_BYTES // element_bytes
-
         sch.pad_einsum(main, [1, tile.rows.size, tile.columns.size, depth])
+        sch, main = _operands_widened(sch, main)
         lanes_along_rows = self._output_contiguous_axis(sch, main) == 1
 
         # Rows and columns as (tile, micro step, invocation): along each side, an invocation's
