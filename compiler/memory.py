@@ -1,11 +1,8 @@
 """GPU memory of a lowered module: the WebGPU limits an adapter must grant, and the peak.
 
-Workgroup memory is read from the generated WGSL instead, which declares each kernel's tiles
-at their final sizes (`workgroup_limits`).
-
-Read from the module as `lowering(webgpu)` leaves it, so that every buffer the runtime really
-allocates is seen, kernel-internal ones included (a kernel's scratch tensor is a planned
-storage like any other). Two facts of the runtime shape the numbers:
+Buffers are read from the module as `lowering(webgpu)` leaves it, so that every buffer the
+runtime really allocates is seen, kernel-internal ones included (a kernel's scratch tensor is
+a planned storage like any other). Two facts of the runtime shape the numbers:
 - tvmjs binds a tensor's whole GPU buffer, never a sub-range, so a binding is as large as the
   storage the tensor was planned into, not the tensor;
 - the Relax VM allocates storages from a pool that rounds sizes up to 4 KiB pages and keeps
@@ -14,6 +11,9 @@ storage like any other). Two facts of the runtime shape the numbers:
   are live at a time, and a function called again reuses its own;
 - a kernel's own global buffers (TVM's legalized attention keeps its score matrix in one) are
   workspaces: allocated around each call from a per-device pool that also keeps them.
+
+Workgroup memory is read from the generated WGSL instead, which declares each kernel's tiles
+at their final sizes (`workgroup_limits`).
 """
 
 from __future__ import annotations
