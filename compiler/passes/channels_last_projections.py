@@ -94,6 +94,15 @@ def _bias(add: Call, shape: list[int]) -> Expr | None:
     return bias if _shape(bias) == shape else None
 
 
+def _biases(chain: list[Call], shape: list[int]) -> list[Expr | None] | None:
+    """Each op of an epilogue `chain`'s bias, laid out as `shape` (None for a cast); None when
+    one of its adds adds anything but such a bias."""
+    biases = [_bias(op, shape) if op.op == _ADD else None for op in chain]
+    if any(op.op == _ADD and bias is None for op, bias in zip(chain, biases, strict=True)):
+        return None
+    return biases
+
+
 def _is_token_projection(call: Expr) -> bool:
     """A linear layer on tokens: (N, L, I) @ (I, O)."""
     return (
@@ -166,8 +175,8 @@ class _ProjectionRewriter(PyExprMutator):
         if not _is_pointwise(conv):
             return permute
         channels = int(conv.args[1].ty.shape[0])
-        biases = [_bias(op, [1, channels, 1, 1]) if op.op == _ADD else None for op in chain]
-        if any(op.op == _ADD and bias is None for op, bias in zip(chain, biases, strict=True)):
+        biases = _biases(chain, [1, channels, 1, 1])
+        if biases is None:
             return permute
         result = self._convolve(*conv.args, conv, channels_last_in=False)
         return self._apply(result, chain, biases, (1, 1, 1, channels))
@@ -186,8 +195,8 @@ class _ProjectionRewriter(PyExprMutator):
         tokens, weight = matmul.args
         if _shape(tokens)[:2] != [batch, height * width]:
             return permute
-        biases = [_bias(op, [channels]) if op.op == _ADD else None for op in chain]
-        if any(op.op == _ADD and bias is None for op, bias in zip(chain, biases, strict=True)):
+        biases = _biases(chain, [channels])
+        if biases is None:
             return permute
         nhwc = self.builder_.emit(
             relax.op.reshape(tokens, (batch, height, width, _shape(tokens)[2]))
