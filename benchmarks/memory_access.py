@@ -7,6 +7,8 @@ and one load or store instruction of a warp costs what its 32 addresses cost tog
   sectors, the same values a row apart are 32;
 - in workgroup memory, one pass per distinct 4-byte word in the busiest of its 32 banks
   (word address mod 32): addresses 128 bytes apart all queue on one bank, a 16-way conflict.
+  A pass serves at most 128 bytes, so a warp's vec4 access to 512 distinct bytes takes 4
+  passes however they lie: its conflicts are the passes beyond those.
 
 The kernel is lowered as kernel_work.flattened lowers it (buffers flat, padding from
 `storage_align` applied, virtual threads unrolled). Each access is
@@ -45,7 +47,9 @@ class MemoryAccess:
     """Sectors the same bytes would take, side by side."""
     shared_requests: float = 0.0
     shared_wavefronts: float = 0.0
-    """Bank passes of the workgroup-memory loads and stores: shared_requests if conflict-free."""
+    """Bank passes of the workgroup-memory loads and stores."""
+    shared_ideal: float = 0.0
+    """Bank passes the same words would take without conflicts: one per 32 distinct words."""
 
     def __add__(self, other: MemoryAccess) -> MemoryAccess:
         return MemoryAccess(*(a + b for a, b in zip(self.astuple(), other.astuple(), strict=True)))
@@ -57,6 +61,7 @@ class MemoryAccess:
             self.global_ideal,
             self.shared_requests,
             self.shared_wavefronts,
+            self.shared_ideal,
         )
 
     @property
@@ -66,8 +71,8 @@ class MemoryAccess:
 
     @property
     def conflict_ways(self) -> float:
-        """Average passes per workgroup-memory instruction: 1 when free of bank conflicts."""
-        return self.shared_wavefronts / self.shared_requests if self.shared_requests else 1.0
+        """Bank passes per pass the words need: 1 when free of bank conflicts."""
+        return self.shared_wavefronts / self.shared_ideal if self.shared_ideal else 1.0
 
 
 NO_ACCESS = MemoryAccess()
@@ -265,7 +270,9 @@ class _Walker:
                 words = np.unique(addresses // BANK_BYTES)
                 passes = int(np.bincount(words % BANKS).max())
                 self.total += MemoryAccess(
-                    shared_requests=weight, shared_wavefronts=weight * passes
+                    shared_requests=weight,
+                    shared_wavefronts=weight * passes,
+                    shared_ideal=weight * math.ceil(len(words) / BANKS),
                 )
 
 

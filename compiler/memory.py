@@ -177,8 +177,15 @@ def memory_needs(lowered: tvm.IRModule, weight_bytes: int) -> MemoryNeeds:
 
 
 _KERNEL_HEADER = re.compile(r"^// Function: ", re.MULTILINE)
-_WORKGROUP_ARRAY = re.compile(r"^var<workgroup> \w+ : array<(\w+), (\d+)>;", re.MULTILINE)
+# An array of scalars (`array<f32, 64>`) or of vectors (`array<vec4<f32>, 64>`).
+_WORKGROUP_ARRAY = re.compile(
+    r"^var<workgroup> \w+ : array<(?:vec([234])<(\w+)>|(\w+)), (\d+)>;", re.MULTILINE
+)
 _WGSL_BYTES = {"f16": 2, "f32": 4, "i32": 4, "u32": 4}
+
+
+def _array_bytes(lanes: str, vector_type: str, scalar_type: str, length: str) -> int:
+    return int(lanes or 1) * _WGSL_BYTES[vector_type or scalar_type] * int(length)
 
 
 def largest_workgroup_bytes(wgsl: str) -> int:
@@ -186,7 +193,7 @@ def largest_workgroup_bytes(wgsl: str) -> int:
     kernel, each headed by its name)."""
     return max(
         (
-            sum(_WGSL_BYTES[t] * int(n) for t, n in _WORKGROUP_ARRAY.findall(kernel))
+            sum(_array_bytes(*array) for array in _WORKGROUP_ARRAY.findall(kernel))
             for kernel in _KERNEL_HEADER.split(wgsl)
         ),
         default=0,

@@ -88,6 +88,16 @@ CASES = [
 ]
 
 
+def _vectors(case: Case, dtype: str) -> tuple[int, int]:
+    """Values per workgroup-memory access of A and of B (websd.schedules.gemm.Tile.vectors),
+    for tiles 32 bytes deep."""
+    from websd.schedules.gemm import Side as Along
+    from websd.schedules.gemm import Tile
+
+    tile = Tile(*(Along(side.threads, side.micro) for side in (case.rows, case.columns)))
+    return tile.vectors(32 // np.dtype(dtype).itemsize)
+
+
 def _module(cases: list[Case], dtype: str = "float32"):
     """One function per case; in float16, summed in fp32 and rounded, as float16 builds do."""
     from tvm import relax
@@ -144,21 +154,24 @@ def test_tile_does_the_most_work_per_workgroup_memory_access_that_fills_the_gpu(
 def test_warps_coalesce_global_accesses_and_avoid_bank_conflicts() -> None:
     """Counted per warp of 32 lanes in the lowered kernels (benchmarks/memory_access.py):
     dlight's tiling used a third of each 32-byte sector it touched and read its tiles with
-    6- to 9-way bank conflicts. Strided and ragged convolutions cannot use every sector."""
+    6- to 9-way bank conflicts. Strided and ragged convolutions cannot use every sector, and
+    staging an operand in vectors, each load of a warp reads a row of invocations (16 or 8
+    values side by side), not the tile's whole row."""
     memory_access = load("memory_access").memory_access
     module = lowered_for_webgpu(_module(CASES))
     for case in CASES:
         access = memory_access(_kernel(module, case))
-        assert access.conflict_ways < 1.1, case.name
-        assert access.sector_efficiency > 0.7, case.name
+        assert access.conflict_ways < 1.01, case.name
+        assert access.sector_efficiency > 0.65, case.name
 
 
-def test_each_step_of_k_reads_workgroup_memory_once_per_operand_value() -> None:
+def test_each_step_of_k_reads_workgroup_memory_once_per_operand_vector() -> None:
     """Per step of k a warp's invocations run m × n multiply-adds each on m values of A and
-    n of B: m + n workgroup-memory loads, plus a share of the staging stores (one per row
-    and column of the tile). For 4 × 4 that is about 120 flops per warp instruction, for
-    8 × 10 about 270. Reading A and B again for each multiply-add, as the tile did before it
-    kept them in registers, gives 32."""
+    n of B, read in vectors of a and b values: m / a + n / b workgroup-memory loads, plus a
+    share of the staging stores (one per vector of a row and column of the tile). For 4 × 4
+    in vec4s that is about 450 flops per warp instruction, for 8 × 10 in vec4s and vec2s
+    about 690. Values read one by one gave 120 and 270; read again for each multiply-add, as
+    the tile did before it kept them in registers, 32."""
     kernel_work = load("kernel_work").kernel_work
     memory_access = load("memory_access").memory_access
     module = lowered_for_webgpu(_module(CASES))
@@ -166,8 +179,10 @@ def test_each_step_of_k_reads_workgroup_memory_once_per_operand_value() -> None:
         kernel = _kernel(module, case)
         flops_per_access = kernel_work(kernel).flops / memory_access(kernel).shared_requests
         rows, columns = case.rows, case.columns
+        a, b = _vectors(case, "float32")
         invocations = rows.threads * columns.threads
-        instructions = invocations * (rows.micro + columns.micro) + rows.outputs + columns.outputs
+        loads = invocations * (rows.micro / a + columns.micro / b)
+        instructions = loads + rows.outputs / a + columns.outputs / b
         expected = 2 * rows.outputs * columns.outputs / (instructions / 32)
         assert flops_per_access > 0.8 * expected, case.name
 
@@ -187,9 +202,10 @@ def _buffer_sizes(stmt, scope: str) -> list[tuple[int, int]]:
 
 
 def test_each_invocation_keeps_only_its_own_values_in_registers() -> None:
-    """m × n accumulators, and m values of A and n of B per step of k. A local buffer sized by
-    the whole tile (what TVM's regions give an invocation's spread-out outputs) would compute
-    the same numbers from memory instead of registers."""
+    """m × n accumulators, m values of A and n of B per step of k, and the one vector of each
+    it stages at a time. A local buffer sized by the whole tile (what TVM's regions give an
+    invocation's spread-out outputs) would compute the same numbers from memory instead of
+    registers."""
     flattened = load("kernel_work").flattened
     module = lowered_for_webgpu(_module(CASES))
     for case in CASES:
@@ -198,7 +214,7 @@ def test_each_invocation_keeps_only_its_own_values_in_registers() -> None:
             for elements, _ in _buffer_sizes(flattened(_kernel(module, case)).body, "local")
         ]
         m, n = case.rows.micro, case.columns.micro
-        assert sorted(sizes) == sorted([m, n, m * n]), case.name
+        assert sorted(sizes) == sorted([m, n, m * n, *_vectors(case, "float32")]), case.name
 
 
 def test_float32_tiles_fit_the_workgroup_memory_every_adapter_has() -> None:
@@ -213,21 +229,23 @@ def test_float32_tiles_fit_the_workgroup_memory_every_adapter_has() -> None:
 
 def test_float16_operands_are_converted_once_as_they_are_staged() -> None:
     """In float16, the tiles in workgroup memory and the registers that feed the
-    multiply-adds hold fp32: the inner loop converts nothing. A tile of 128 × 160 then takes
-    (128 + 160) rows of 16 + 1 (padding) fp32 values: 19.1 KiB, within the 32 KiB that
-    float16 models ask for (websd.memory.workgroup_limits)."""
+    multiply-adds hold fp32: the inner loop converts nothing. Each tile is 16 steps of k
+    deep, a step holding its rows and 2 or 4 words of padding (against bank conflicts): a
+    tile of 128 × 160 takes 16 · (128 + 4 + 160 + 2) fp32 values, 18.4 KiB, within the 32 KiB
+    that float16 models ask for (websd.memory.workgroup_limits)."""
     flattened = load("kernel_work").flattened
     module = lowered_for_webgpu(_module(CASES, "float16"))
     for case in CASES:
         kernel = flattened(_kernel(module, case))
         shared = _buffer_sizes(kernel.body, "shared")
         m, n = case.rows.micro, case.columns.micro
+        a, b = _vectors(case, "float16")
         assert sum(elements for elements, _ in shared) * 4 == sum(size for _, size in shared)
-        assert sum(size for _, size in shared) == 4 * 17 * (
-            case.rows.outputs + case.columns.outputs
-        )
+        padded = case.rows.outputs + max(a, 2) + case.columns.outputs + max(b, 2)
+        assert sum(size for _, size in shared) == 4 * 16 * padded, case.name
         local = sorted(_buffer_sizes(kernel.body, "local"))
-        assert local == sorted([(m, 4 * m), (n, 4 * n), (m * n, 4 * m * n)]), case.name
+        registers = [m, n, m * n, a, b]
+        assert local == sorted((size, 4 * size) for size in registers), case.name
 
 
 @pytest.fixture(scope="module", params=["float32", "float16"])

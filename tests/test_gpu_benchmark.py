@@ -92,8 +92,10 @@ def test_memory_access_counts_sectors_and_bank_passes_by_hand() -> None:
     """16 workgroups of 8 warps: each warp reads 32 neighbouring fp16 values (2 sectors), 16
     of them at every other lane (2 sectors for 1 sector's bytes), writes 32 values 32 bytes
     apart (32 sectors for 2 sectors' bytes), stores 32 values 128 bytes apart in workgroup
-    memory (all in one bank: 32 passes) and reads 32 neighbouring ones (1 pass). Only what
-    it counts matters here, not what it computes."""
+    memory (all in one bank: 32 passes) and reads 32 neighbouring ones (1 pass), and reads
+    vec4s of fp32 (128 words: 4 passes, as conflict-free as 512 bytes get; 8 words apart, 8
+    passes, 4 of them needed) to write vec4s of fp16 (8 sectors). Only what it counts
+    matters here, not what it computes."""
     from tvm.script import tirx as T
 
     @T.prim_func(private=True, s_tir=True)
@@ -107,18 +109,23 @@ def test_memory_access_counts_sectors_and_bank_passes_by_hand() -> None:
             for tx in T.thread_binding(256, thread="threadIdx.x"):
                 with T.sblock("copy"):
                     tile = T.sblock_alloc_buffer((256 * 64,), "float16", scope="shared")
+                    wide = T.sblock_alloc_buffer((256 * 8,), "float32", scope="shared")
                     tile[tx * 64] = x[bx * 256 + tx]
                     y[tx * 16 + bx] = tile[tx]
+                    y[T.Ramp(tx * 4, 1, 4)] = T.Cast(
+                        "float16x4", wide[T.Ramp(tx * 4, 1, 4)] + wide[T.Ramp(tx * 8, 1, 4)]
+                    )
                     if tx % 2 == 0:
                         z[bx * 128 + tx // 2] = x[bx * 256 + tx]
 
     access = load("memory_access").memory_access(kernel)
     warps = 16 * 8
-    assert access.global_requests == warps * 4
-    assert access.global_sectors == warps * (2 + 32 + 2 + 1)
-    assert access.global_ideal == warps * (2 + 2 + 1 + 1)
-    assert access.shared_requests == warps * 2
-    assert access.shared_wavefronts == warps * (32 + 1)
+    assert access.global_requests == warps * 5
+    assert access.global_sectors == warps * (2 + 32 + 2 + 1 + 8)
+    assert access.global_ideal == warps * (2 + 2 + 1 + 1 + 8)
+    assert access.shared_requests == warps * 4
+    assert access.shared_wavefronts == warps * (32 + 1 + 4 + 8)
+    assert access.shared_ideal == warps * (1 + 1 + 4 + 4)
 
 
 needs_webgpu = pytest.mark.skipif(

@@ -79,11 +79,12 @@ def _linear_layer_wgsl(dtype: str) -> str:
 
 
 def test_float16_tiles_ask_for_more_workgroup_memory() -> None:
-    """float16 GEMMs stage their tiles in fp32 (websd.schedules.gemm): 128 × 160 outputs take
-    (128 + 160) rows of 16 + 1 values of 4 bytes, over WebGPU's default 16 KiB. float32 tiles,
-    half as deep in k, fit it."""
+    """float16 GEMMs stage their tiles in fp32 (websd.schedules.gemm), in arrays of vec4s and
+    vec2s: 128 × 160 outputs take 16 steps of k of (128 + 4) + (160 + 2) values (rows and
+    padding) of 4 bytes, over WebGPU's default 16 KiB. float32 tiles, half as deep in k, fit
+    it."""
     assert workgroup_limits(_linear_layer_wgsl("float16")) == {
-        "maxComputeWorkgroupStorageSize": (128 + 160) * 17 * 4
+        "maxComputeWorkgroupStorageSize": 16 * (128 + 4 + 160 + 2) * 4
     }
     assert workgroup_limits(_linear_layer_wgsl("float32")) == {}
 

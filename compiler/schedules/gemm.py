@@ -16,7 +16,7 @@ A float16 build multiplies fp16 operands in fp32. Each is converted as it is sta
 workgroup, so that workgroup memory and registers hold fp32 and the inner loop is
 multiply-adds alone (converted where they are read, an 8 × 10 block took 18 conversions per
 80 multiply-adds, on GPUs that convert with an instruction of its own). Its largest tiles
-then take 19.1 KiB of workgroup memory, over WebGPU's default 16 KiB, which float16 models
+then take 18.4 KiB of workgroup memory, over WebGPU's default 16 KiB, which float16 models
 ask the device for (`websd.memory.workgroup_limits`); fp32 tiles fit the default.
 
 What this rule adds to dlight's tiling is where each invocation's memory accesses land, since
@@ -25,22 +25,25 @@ a GPU serves the 32 lanes of a warp together (benchmarks/memory_access.py counts
 - staging: neighbouring lanes copy neighbouring elements of A and B, along whichever axis
   (rows or k) is contiguous in global memory: k for weights and for a linear layer's input,
   the output positions for a convolution's input;
-- workgroup memory: rows are padded to an odd number of 4-byte bank words, so that the
-  lanes reading one column of a tile read 16 (or 8) different banks, not one;
+- workgroup memory: a tile is laid out along k, each step of k holding all its rows, and
+  those of one invocation side by side in vectors (`Side.grouped`); steps of k are padded
+  so that the lanes storing one invocation's vectors for neighbouring steps hit different
+  banks;
 - outputs: each invocation's block of outputs is spread over the tile, 16 (or 8) apart, so
   that neighbouring lanes compute neighbouring outputs along C's contiguous axis, and write
   them together;
 - registers: each step of k, an invocation reads its m values of A and n of B from workgroup
-  memory once, for its m × n multiply-adds (18 reads for 80 with 8 × 10, where one per
-  operand and multiply-add would be 160). The more outputs per invocation, the fewer
-  workgroup-memory reads per multiply-add: they bound a GPU's arithmetic before its ALUs
-  do. `MAX_ACCUMULATORS` bounds them, for the registers. Workgroup memory splits rows as
-  (tile, step, invocation), so that the values of one invocation, spread over the tile, form
-  a dense block there; its accumulators are indexed by its steps alone.
+  memory once, for its m × n multiply-adds, in vectors of up to 4 (`Tile.vectors`): 7
+  reads for 80 with 8 × 10 (vec2s of A, vec4s of B), where one per value would be 18 and
+  one per operand and multiply-add 160. The fewer workgroup-memory instructions per
+  multiply-add, the less they bound a GPU's arithmetic before its ALUs do.
+  `MAX_ACCUMULATORS` bounds the outputs, for the registers; the accumulators of an
+  invocation are indexed by its micro steps alone.
 
-Loads stay scalar: TVM declares WGSL storage buffers as arrays of scalars, and dlight's vec4
-variant fails TVM 0.27's storage rewrite (`info.factor() % me->coeff == 0`) for row-major
-operands.
+TVM writes a workgroup array of vectors (`array<vec4<f32>, N>`) when every access to it is
+a whole vector, so staging stores vectors too: each invocation loads a vector's values one
+by one into registers (bounds-checked and converted), then stores them at once. Global
+loads stay scalar: TVM declares storage buffers as arrays of scalars.
 """
 
 from __future__ import annotations
@@ -60,7 +63,6 @@ from tvm.s_tir.dlight.gpu.matmul import (
     get_reduction_blocks,
 )
 
-from .banks import row_padding
 from .contiguity import contiguous_axis, global_source
 
 # At least this many workgroups per call for any but the smallest tile: two per compute unit
@@ -79,6 +81,12 @@ MAX_INVOCATIONS = 256
 
 # Lanes of a warp, which issue each instruction together.
 WARP = 32
+
+# Banks of workgroup memory, 4 bytes wide.
+WORKGROUP_BANKS = 32
+
+# Values of one workgroup-memory access, widest first: WGSL's vectors hold up to 4.
+VECTOR_WIDTHS = (4, 2, 1)
 
 
 @dataclass(frozen=True)
@@ -100,6 +108,17 @@ class Side:
         """An index along this side as (tile, micro step, invocation)."""
         return (index // self.size, index % self.size // self.threads, index % self.threads)
 
+    def grouped(self, index: tirx.PrimExpr, vector: int) -> tuple[tirx.PrimExpr, ...]:
+        """An index along this side as (tile, group of micro steps, invocation, step within
+        the group): the layout in which an invocation's values lie `vector` side by side."""
+        tile, step, invocation = self.split(index)
+        zero = tirx.IntImm(index.ty.dtype, 0)  # for an axis of one: TVM maps no index to it
+        if vector == 1:
+            return (tile, step, invocation, zero)
+        if vector == self.micro:
+            return (tile, zero, invocation, step)
+        return (tile, step // vector, invocation, step % vector)
+
 
 SIDES = (Side(16, 10), Side(16, 8), Side(16, 4), Side(8, 4))
 
@@ -118,10 +137,26 @@ class Tile:
     def workgroups(self, batch: int, rows: int, columns: int) -> int:
         return batch * self.rows.tiles(rows) * self.columns.tiles(columns)
 
+    def vectors(self, depth: int) -> tuple[int, int]:
+        """Values per workgroup-memory access of A and of B, as many as a vec4 holds where
+        each invocation reads that many of its own together, and the workgroup's invocations
+        share the staging of a tile `depth` deep in whole vectors, all as many (else some
+        would copy values the others did not bounds-check for them)."""
+
+        def widest(side: Side) -> int:
+            return next(
+                width
+                for width in VECTOR_WIDTHS
+                if side.micro % width == 0 and side.size * depth // width % self.invocations == 0
+            )
+
+        return widest(self.rows), widest(self.columns)
+
     def flops_per_shared_access(self, rows: int, columns: int) -> float:
-        """Flops that land in C (not in its padding) per warp-wide workgroup-memory
-        instruction: per step of k, each invocation reads its values of A and B, and the
-        workgroup stores one staged value per row and column of the tile."""
+        """Flops that land in C (not in its padding) per 32 values a warp moves through
+        workgroup memory (the bytes its bandwidth serves, however many a vector carries):
+        per step of k, each invocation reads its values of A and B, and the workgroup stores
+        one staged value per row and column of the tile."""
         size = self.rows.size * self.columns.size
         useful = rows * columns / (size * self.rows.tiles(rows) * self.columns.tiles(columns))
         reads = self.invocations * (self.rows.micro + self.columns.micro)
@@ -252,12 +287,15 @@ class Gemm(GPUScheduleRule):
         if not all(isinstance(extent, tirx.IntImm) for extent in extents):
             return None
         batch, rows, columns, _ = (int(extent) for extent in extents)
-        tile = choose_tile(batch, rows, columns)
         element_bytes = sch.get(main).reads[0].source.dtype.bits // 8
         depth = SECTOR_BYTES // element_bytes
+        tile = choose_tile(batch, rows, columns)
         sch.pad_einsum(main, [1, tile.rows.size, tile.columns.size, depth])
         sch, main = _operands_widened(sch, main)
         lanes_along_rows = self._output_contiguous_axis(sch, main) == 1
+        operands = tuple(zip((tile.rows, tile.columns), tile.vectors(depth), strict=True))
+        for operand, (side, vector) in enumerate(operands):
+            self._group_operand(sch, main, operand, side, vector)
 
         # Rows and columns as (tile, micro step, invocation): along each side, an invocation's
         # outputs lie `threads` apart, and every buffer the tile passes through is laid out
@@ -289,11 +327,13 @@ class Gemm(GPUScheduleRule):
             assume_injective_transform=True,
         )
         threads = (int(sch.get(yth).extent), int(sch.get(xth).extent))
-        for operand, side in enumerate((tile.rows, tile.columns)):
-            self._stage(sch, main, operand, ko, side, threads, depth)
-        for operand in (0, 1):
+        for operand, (_, vector) in enumerate(operands):
+            self._stage(sch, main, operand, ko, vector, threads, depth)
+        for operand, (_, vector) in enumerate(operands):
             registers = sch.cache_read(main, operand, "local")
             sch.compute_at(registers, ki, preserve_unit_loops=True)
+            _, lanes = sch.split(sch.get_loops(registers)[-1], [None, vector])
+            sch.vectorize(lanes)
         # Only once the write-back sits in its loops: inlined there, the padding's trim keeps
         # its bounds check (inlined before, padded rows would be written past the output).
         auto_inline_consumer_chain(sch, accumulator)
@@ -323,34 +363,71 @@ class Gemm(GPUScheduleRule):
         sch.transform_block_layout(main, gemm)
 
     @staticmethod
+    def _group_operand(
+        sch: s_tir.Schedule, main: s_tir.schedule.SBlockRV, operand: int, side: Side, vector: int
+    ) -> None:
+        """Copy a normalized operand ([b,] row, k) into ([b,] tile, group, invocation, step in
+        group, k) order (`Side.grouped`): the copies staged from it then have these axes for
+        loops, and each invocation's `vector` values of a group share all but the last."""
+        producer = sch.reindex(main, ("read", operand))
+        ndim = len(sch.get(producer).iter_vars)
+
+        def grouped(*axes: tirx.Var) -> tuple[tirx.PrimExpr, ...]:
+            *batch, row, k = axes
+            return (*batch, *side.grouped(row, vector), k)
+
+        index_map = tirx.IndexMap.from_func(grouped, ndim=ndim)
+        sch.transform_layout(producer, ("write", 0), index_map)
+        sch.transform_block_layout(producer, index_map)
+
+    @staticmethod
     def _stage(
         sch: s_tir.Schedule,
         main: s_tir.schedule.SBlockRV,
         operand: int,
         ko: s_tir.schedule.LoopRV,
-        side: Side,
+        vector: int,
         threads: tuple[int, int],
         depth: int,
     ) -> None:
         """Copy one operand's tile (`side` of it along its rows) into workgroup memory by the
-        workgroup's (y, x) `threads`, neighbouring lanes on neighbouring global addresses,
-        rows padded against bank conflicts."""
-        staged = sch.cache_read(main, operand, "shared")
+        workgroup's (y, x) `threads`, neighbouring lanes on neighbouring global addresses.
+        Each invocation loads `vector` values into registers one by one, converted and
+        bounds-checked, and stores them to workgroup memory with one instruction."""
+        loaded = sch.cache_read(main, operand, "shared")
+        auto_inline_producers(sch, loaded)
+        block = sch.get(loaded)
+        ndim = len(block.iter_vars)
+        along_rows = contiguous_axis(block, global_source(block), [ndim - 3, ndim - 1]) == ndim - 3
+        staged = sch.cache_write(loaded, 0, "local")
+
+        def along_k(*axes: tirx.Var) -> tuple[tirx.Var, ...]:
+            """Workgroup memory's layout: along k, then (group, invocation, step in group)."""
+            *outer, group, invocation, step, k = axes
+            return (*outer, k, group, invocation, step)
+
+        for block_rv in (loaded, staged):
+            sch.transform_layout(
+                block_rv, ("write", 0), tirx.IndexMap.from_func(along_k, ndim=ndim)
+            )
         sch.compute_at(staged, ko, preserve_unit_loops=True)
-        auto_inline_producers(sch, staged)
-        block = sch.get(staged)
-        _, rows, steps = sch.get_loops(staged)[-3:]
-        if contiguous_axis(block, global_source(block), [1, 2]) == 1:
-            sch.reorder(steps, rows)
-        loops = sch.get_loops(staged)[-3:]
-        copies, ty, tx = sch.split(sch.fuse(*loops), [None, *threads])
+        groups, invocations, lanes, steps = sch.get_loops(staged)[-4:]
+        if along_rows:
+            sch.reorder(steps, groups, invocations, lanes)
+        else:
+            sch.reorder(groups, invocations, steps, lanes)
+        copies, ty, tx = sch.split(sch.fuse(*sch.get_loops(staged)[-ndim:-1]), [None, *threads])
         # Kept a loop: unrolled, the 8 bounds-checked im2col copies of a padded small tile
         # make SwiftShader fail to create the pipeline; the GPU's compiler can still unroll.
         sch.annotate(copies, ann_key="pragma_auto_unroll_max_step", ann_val=0)
         sch.annotate(copies, ann_key="pragma_unroll_explicit", ann_val=0)
+        sch.compute_at(loaded, tx, preserve_unit_loops=True)
         sch.bind(ty, "threadIdx.y")
         sch.bind(tx, "threadIdx.x")
-        element_bytes = block.writes[0].source.dtype.bits // 8
-        sch.transform_layout(staged, ("write", 0), lambda b, row, k: (b, *side.split(row), k))
-        pad = row_padding(depth, element_bytes)
-        sch.storage_align(staged, 0, axis=3, factor=depth, offset=pad)
+        sch.vectorize(sch.get_loops(staged)[-1])
+        # Staging k-contiguous operands, the lanes that store together (128 bytes: 32 / vector
+        # of them) walk k, then (when a tile is less deep than that) the next invocations: each
+        # step along k stores max(vector, 32 / depth) words side by side. Steps of k that many
+        # banks apart keep them all in different banks.
+        offset = max(vector, WORKGROUP_BANKS // depth)
+        sch.storage_align(staged, 0, axis=ndim - 4, factor=WORKGROUP_BANKS, offset=offset)
