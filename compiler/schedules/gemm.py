@@ -4,7 +4,7 @@ A kernel is first normalized as dlight normalizes it, to C[b, i, j] = Σ_k A[b, 
 (a convolution becomes an implicit GEMM over (channel, kh, kw)), then tiled in workgroup
 memory. Each side of a tile is a number of invocations, each owning a few outputs along it:
 16 invocations of 8 (128 outputs), of 10 (160), or of 4 (64), or 8 of 4 (32). A call takes
-the tile that does the most useful multiply-adds per workgroup-memory instruction
+the tile that does the most useful multiply-adds per value moved through workgroup memory
 (`Tile.flops_per_shared_access`) among those that still launch `MIN_WORKGROUPS`
 workgroups; if none does, the one that launches the most. So a 320-channel convolution at
 64 × 64 takes 128 × 160 outputs per workgroup (two tiles of channels, where 128-wide tiles
@@ -287,9 +287,9 @@ class Gemm(GPUScheduleRule):
         if not all(isinstance(extent, tirx.IntImm) for extent in extents):
             return None
         batch, rows, columns, _ = (int(extent) for extent in extents)
+        tile = choose_tile(batch, rows, columns)
         element_bytes = sch.get(main).reads[0].source.dtype.bits // 8
         depth = SECTOR_BYTES // element_bytes
-        tile = choose_tile(batch, rows, columns)
         sch.pad_einsum(main, [1, tile.rows.size, tile.columns.size, depth])
         sch, main = _operands_widened(sch, main)
         lanes_along_rows = self._output_contiguous_axis(sch, main) == 1
@@ -390,8 +390,8 @@ class Gemm(GPUScheduleRule):
         threads: tuple[int, int],
         depth: int,
     ) -> None:
-        """Copy one operand's tile (`side` of it along its rows) into workgroup memory by the
-        workgroup's (y, x) `threads`, neighbouring lanes on neighbouring global addresses.
+        """Copy one operand's tile into workgroup memory by the workgroup's (y, x) `threads`,
+        neighbouring lanes on neighbouring global addresses, `depth` steps of k at a time.
         Each invocation loads `vector` values into registers one by one, converted and
         bounds-checked, and stores them to workgroup memory with one instruction."""
         loaded = sch.cache_read(main, operand, "shared")
