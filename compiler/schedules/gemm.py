@@ -112,7 +112,9 @@ class Side:
         """An index along this side as (tile, group of micro steps, invocation, step within
         the group): the layout in which an invocation's values lie `vector` side by side."""
         tile, step, invocation = self.split(index)
-        zero = tirx.IntImm(index.ty.dtype, 0)  # for an axis of one: TVM maps no index to it
+        # An axis of one takes the constant 0: TVM rejects an index map with an output that
+        # does not vary with its input ("not independent"), such as step // 4 for 4 steps.
+        zero = tirx.IntImm(index.ty.dtype, 0)
         if vector == 1:
             return (tile, step, invocation, zero)
         if vector == self.micro:
@@ -138,10 +140,10 @@ class Tile:
         return batch * self.rows.tiles(rows) * self.columns.tiles(columns)
 
     def vectors(self, depth: int) -> tuple[int, int]:
-        """Values per workgroup-memory access of A and of B, as many as a vec4 holds where
-        each invocation reads that many of its own together, and the workgroup's invocations
-        share the staging of a tile `depth` deep in whole vectors, all as many (else some
-        would copy values the others did not bounds-check for them)."""
+        """Values per workgroup-memory access of A and of B: up to a vec4 of an invocation's
+        own, as long as the workgroup's invocations stage a tile `depth` deep in whole
+        vectors, each as many. (Where the copies do not divide evenly, TVM guards the
+        stores of the last round but not the loads into registers that feed them.)"""
 
         def widest(side: Side) -> int:
             return next(
