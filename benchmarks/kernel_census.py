@@ -11,9 +11,10 @@ on any machine:
 - work (benchmarks/kernel_work.py): GFLOP, GB read from global memory by load instructions,
   their ratio (flops per byte: how well the schedules tile) and flops per invocation;
 - memory access (benchmarks/memory_access.py), per warp instruction: the share of each
-  global 32-byte sector touched that is used (coalescing), the passes a workgroup-memory
-  access takes (bank conflicts; 1 is conflict-free), and the flops per workgroup-memory
-  access (how much work each value read from a tile feeds, through registers).
+  global 32-byte sector touched that is used (coalescing), the bank passes workgroup-memory
+  accesses take per pass their bytes need (bank conflicts; 1 is conflict-free), and the
+  flops per workgroup-memory instruction and per bank pass (how much work each read from a
+  tile feeds, through registers: a vec4 read is one instruction of 2 to 4 passes).
 
 Models are random-weight pipelines made from the configs in websd.testing.configs.
 """
@@ -90,7 +91,11 @@ def _access_cell(access: MemoryAccess, work: KernelWork) -> str:
     shared = "no wg mem"
     if access.shared_requests:
         per_access = work.flops / access.shared_requests
-        shared = f"{access.conflict_ways:.2f} ways, {per_access:.0f} F/wg access"
+        per_pass = work.flops / access.shared_wavefronts
+        shared = (
+            f"{access.conflict_ways:.2f} ways, {per_access:.0f} F/wg access, "
+            f"{per_pass:.0f} F/wg pass"
+        )
     return f"{100 * access.sector_efficiency:.0f}% of sectors used, {shared}"
 
 
