@@ -87,6 +87,7 @@ WORKGROUP_BANKS = 32
 
 # Values of one workgroup-memory access, widest first: WGSL's vectors hold up to 4.
 VECTOR_WIDTHS = (4, 2, 1)
+MAX_VECTOR = VECTOR_WIDTHS[0]
 
 
 @dataclass(frozen=True)
@@ -424,6 +425,10 @@ class Gemm(GPUScheduleRule):
         sch.annotate(copies, ann_key="pragma_auto_unroll_max_step", ann_val=0)
         sch.annotate(copies, ann_key="pragma_unroll_explicit", ann_val=0)
         sch.compute_at(loaded, tx, preserve_unit_loops=True)
+        # Unrolled, so that the vector's registers are indexed by constants.
+        vector_loop = sch.get_loops(loaded)[-ndim]
+        sch.annotate(vector_loop, ann_key="pragma_auto_unroll_max_step", ann_val=MAX_VECTOR)
+        sch.annotate(vector_loop, ann_key="pragma_unroll_explicit", ann_val=1)
         sch.bind(ty, "threadIdx.y")
         sch.bind(tx, "threadIdx.x")
         sch.vectorize(sch.get_loops(staged)[-1])
