@@ -169,8 +169,9 @@ def test_each_step_of_k_reads_workgroup_memory_once_per_operand_vector() -> None
     """Per step of k a warp's invocations run m × n multiply-adds each on m values of A and
     n of B, read in vectors of a and b values: m / a + n / b workgroup-memory loads, plus a
     share of the staging stores (one per vector of a row and column of the tile). For 4 × 4
-    in vec4s that is about 450 flops per warp instruction, for 8 × 10 in vec4s and vec2s
-    about 690. Values read one by one gave 120 and 270; read again for each multiply-add, as
+    in vec4s that is about 450 flops per warp instruction, for 8 × 10 about 400 in fp32
+    (`test_operands_are_read_in_the_widest_vectors_their_staging_divides_into`), 690 in
+    float16. Values read one by one gave 120 and 270; read again for each multiply-add, as
     the tile did before it kept them in registers, 32."""
     kernel_work = load("kernel_work").kernel_work
     memory_access = load("memory_access").memory_access
@@ -185,6 +186,20 @@ def test_each_step_of_k_reads_workgroup_memory_once_per_operand_vector() -> None
         instructions = loads + rows.outputs / a + columns.outputs / b
         expected = 2 * rows.outputs * columns.outputs / (instructions / 32)
         assert flops_per_access > 0.8 * expected, case.name
+
+
+def test_operands_are_read_in_the_widest_vectors_their_staging_divides_into() -> None:
+    """Up to a vec4 of an invocation's own values, where the workgroup stages its tile in
+    whole vectors, every invocation as many: 8 × 10 per invocation of 16 × 16 reads vec4s of
+    A and vec2s of B 16 deep (fp16: 1280 vec2s of its 160-row side over 256 invocations),
+    but B one value at a time 8 deep (fp32: 640 vec2s do not divide over 256)."""
+    by_name = {case.name: case for case in CASES}
+    assert _vectors(by_name["conv3x3_320"], "float16") == (4, 2)
+    assert _vectors(by_name["conv3x3_320"], "float32") == (4, 1)
+    # 4 × 4 per invocation of 8 × 8: 32 rows 8 deep are 64 vec4s, one per invocation.
+    assert _vectors(by_name["matmul_small"], "float32") == (4, 4)
+    # 8 × 4 of 16 × 8: the 32-row side's 64 vec4s would leave half the 128 invocations out.
+    assert _vectors(by_name["conv3x3"], "float32") == (4, 2)
 
 
 def _buffer_sizes(stmt, scope: str) -> list[tuple[int, int]]:
