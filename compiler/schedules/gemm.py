@@ -414,21 +414,22 @@ class Gemm(GPUScheduleRule):
                 block_rv, ("write", 0), tirx.IndexMap.from_func(along_k, ndim=ndim)
             )
         sch.compute_at(staged, ko, preserve_unit_loops=True)
-        groups, invocations, lanes, steps = sch.get_loops(staged)[-4:]
+        groups, invocations, in_group, k_steps = sch.get_loops(staged)[-4:]
         if along_rows:
-            sch.reorder(steps, groups, invocations, lanes)
+            sch.reorder(k_steps, groups, invocations, in_group)
         else:
-            sch.reorder(groups, invocations, steps, lanes)
+            sch.reorder(groups, invocations, k_steps, in_group)
         copies, ty, tx = sch.split(sch.fuse(*sch.get_loops(staged)[-ndim:-1]), [None, *threads])
         # Kept a loop: unrolled, the 8 bounds-checked im2col copies of a padded small tile
         # make SwiftShader fail to create the pipeline; the GPU's compiler can still unroll.
         sch.annotate(copies, ann_key="pragma_auto_unroll_max_step", ann_val=0)
         sch.annotate(copies, ann_key="pragma_unroll_explicit", ann_val=0)
         sch.compute_at(loaded, tx, preserve_unit_loops=True)
-        # Unrolled, so that the vector's registers are indexed by constants.
-        vector_loop = sch.get_loops(loaded)[-ndim]
-        sch.annotate(vector_loop, ann_key="pragma_auto_unroll_max_step", ann_val=MAX_VECTOR)
-        sch.annotate(vector_loop, ann_key="pragma_unroll_explicit", ann_val=1)
+        # The loads of one vector (the block's own loops, all but one of them of one step)
+        # unrolled, so that the vector's registers are indexed by constants.
+        loads = sch.get_loops(loaded)[-ndim]
+        sch.annotate(loads, ann_key="pragma_auto_unroll_max_step", ann_val=MAX_VECTOR)
+        sch.annotate(loads, ann_key="pragma_unroll_explicit", ann_val=1)
         sch.bind(ty, "threadIdx.y")
         sch.bind(tx, "threadIdx.x")
         sch.vectorize(sch.get_loops(staged)[-1])
