@@ -5,6 +5,7 @@ tile, a row apart: rows that span an odd number of words put them in different b
 
 from __future__ import annotations
 
+BANKS = 32
 BANK_BYTES = 4
 
 

@@ -34,9 +34,9 @@ a GPU serves the 32 lanes of a warp together (benchmarks/memory_access.py counts
   them together;
 - registers: each step of k, an invocation reads its m values of A and n of B from workgroup
   memory once, for its m × n multiply-adds, in vectors of up to 4 (`Tile.vectors`): 7
-  reads for 80 with 8 × 10 (vec2s of A, vec4s of B), where one per value would be 18 and
-  one per operand and multiply-add 160. The fewer workgroup-memory instructions per
-  multiply-add, the less they bound a GPU's arithmetic before its ALUs do.
+  reads for 80 with 8 × 10 in float16 (vec4s of the 8, vec2s of the 10), where one per
+  value would be 18 and one per operand and multiply-add 160. The fewer workgroup-memory
+  instructions per multiply-add, the less they bound a GPU's arithmetic before its ALUs do.
   `MAX_ACCUMULATORS` bounds the outputs, for the registers; the accumulators of an
   invocation are indexed by its micro steps alone.
 
@@ -63,6 +63,7 @@ from tvm.s_tir.dlight.gpu.matmul import (
     get_reduction_blocks,
 )
 
+from .banks import BANKS
 from .contiguity import contiguous_axis, global_source
 
 # At least this many workgroups per call for any but the smallest tile: two per compute unit
@@ -81,9 +82,6 @@ MAX_INVOCATIONS = 256
 
 # Lanes of a warp, which issue each instruction together.
 WARP = 32
-
-# Banks of workgroup memory, 4 bytes wide.
-WORKGROUP_BANKS = 32
 
 # Values of one workgroup-memory access, widest first: WGSL's vectors hold up to 4.
 VECTOR_WIDTHS = (4, 2, 1)
@@ -437,5 +435,5 @@ class Gemm(GPUScheduleRule):
         # of them) walk k, then (when a tile is less deep than that) the next invocations: each
         # step along k stores max(vector, 32 / depth) words side by side. Steps of k that many
         # banks apart keep them all in different banks.
-        offset = max(vector, WORKGROUP_BANKS // depth)
-        sch.storage_align(staged, 0, axis=ndim - 4, factor=WORKGROUP_BANKS, offset=offset)
+        offset = max(vector, BANKS // depth)
+        sch.storage_align(staged, 0, axis=ndim - 4, factor=BANKS, offset=offset)
