@@ -104,6 +104,9 @@ CASES = [
     Case("chunked_80", 1, 40, 45, 2, 80, 80),
     Case("vae_512", 1, 50, 50, 1, 512, 512),
     Case("dv_ne_d", 1, 16, 40, 2, 16, 24),
+    # Heads that are not a multiple of 4: tiles read in vectors of 2, and one value at a time.
+    Case("head_6", 1, 20, 37, 2, 6, 6),
+    Case("head_3", 1, 20, 37, 2, 3, 5),
     # Fused projections, read in place: a self-attention's Q, K and V, a cross-attention's K
     # and V.
     Case("fused_qkv", 2, 70, 70, 3, 40, 40, fused="qkv"),
@@ -233,26 +236,36 @@ def test_tiles_fit_default_workgroup_memory(head_dim: int, dtype: str) -> None:
     assert tiling.workgroup_bytes(2 if dtype == "float16" else 4) <= WORKGROUP_BYTES
 
 
+def test_float32_keeps_two_rows_per_invocation_at_sd15_heads() -> None:
+    """The probability and Vᵀ tiles' rows are rotated, not padded: with padding, float32's
+    tiles for SD-1.5's heads would not fit 16 KiB at 2 rows per invocation, and each workgroup
+    would read K and V for half as many query rows."""
+    for head_dim in (40, 80, 160):
+        tiling = choose_tiling(AttentionShape(2, 8, 4096, 4096, head_dim, head_dim, "float32"))
+        assert (tiling.rows, tiling.qk_chunk, tiling.v_chunk) == (2, 40, 40)
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float16"])
 @pytest.mark.parametrize("head_dim", [40, 64, 80, 160, 512])
 def test_tiles_are_read_without_bank_conflicts(head_dim: int, dtype: str) -> None:
-    """A warp reads one column of 4 Q rows, 8 K rows or 4 probability rows at once: with unpadded
-    rows of 64 fp16 or 32 fp32 values, 4 to 8 of them share one bank
-    (benchmarks/memory_access.py counts the passes)."""
+    """A warp reads one vector of 4 Q rows, 8 K rows, 4 probability rows or 8 Vᵀ rows at once:
+    with unpadded rows of 40 values (10 vectors), or unrotated rows of 32 keys (8 vectors),
+    2 to 8 of them share banks (benchmarks/memory_access.py counts the passes)."""
     shape = AttentionShape(1, 2, 256, 77, head_dim, head_dim, dtype)
     access = load("memory_access").memory_access(attention_kernel(shape))
     assert access.conflict_ways < 1.1
 
 
-@pytest.mark.parametrize(("head_dim", "flops_per_access"), [(40, 150), (80, 150), (512, 80)])
+@pytest.mark.parametrize(("head_dim", "flops_per_access"), [(40, 400), (80, 400), (512, 190)])
 def test_each_workgroup_memory_read_feeds_several_multiply_adds(
     head_dim: int, flops_per_access: int
 ) -> None:
-    """An invocation multiplies each query value it reads from workgroup memory by its 4 keys
-    and each key by its 4 rows' query values, and each probability by its values of V: at
-    SD-1.5's head sizes about 160 flops per warp-wide workgroup-memory instruction (60 when
-    each invocation owned one row). The VAE's 512-wide head keeps one row per invocation, for
-    its accumulators."""
+    """An invocation multiplies each vector of query values it reads from workgroup memory by
+    its 4 keys and each vector of keys by its 4 rows' query values, and each vector of
+    probabilities by its values of V: at SD-1.5's head sizes about 440 flops per warp-wide
+    workgroup-memory instruction (160 reading one value at a time, 60 when each invocation
+    owned one row). The VAE's 512-wide head keeps one row per invocation, for its
+    accumulators."""
     shape = AttentionShape(2, 8, 4096, 4096, head_dim, head_dim, "float16")
     kernel = attention_kernel(shape)
     flops = load("kernel_work").kernel_work(kernel).flops
@@ -260,15 +273,17 @@ def test_each_workgroup_memory_read_feeds_several_multiply_adds(
     assert flops / shared > flops_per_access
 
 
-def test_numerics_cases_cover_every_rows_per_invocation() -> None:
-    """The WebGPU cases below run the kernel with 4, 2 and 1 query rows per invocation."""
-    rows = {
+def test_numerics_cases_cover_every_rows_per_invocation_and_vector_width() -> None:
+    """The WebGPU cases below run the kernel with 4, 2 and 1 query rows per invocation, and
+    tiles in vectors of 4, 2 and 1."""
+    tilings = [
         choose_tiling(
             AttentionShape(c.batch, c.heads, c.q_len, c.kv_len, c.head_dim, c.v_head_dim, "float32")
-        ).rows
+        )
         for c in CASES
-    }
-    assert rows == {1, 2, 4}
+    ]
+    assert {t.rows for t in tilings} == {1, 2, 4}
+    assert {t.vector for t in tilings} == {1, 2, 4}
 
 
 def test_float16_kernel_compiles_with_fp32_accumulation() -> None:
@@ -283,7 +298,8 @@ def test_float16_kernel_compiles_with_fp32_accumulation() -> None:
     )
     wgsl = wgsl_source(executable)
     assert "enable f16;" in wgsl
-    assert re.search(r"var<workgroup> \w+ : array<f16, \d+>", wgsl)  # tiles stay in fp16
+    # tiles stay in fp16, read and written in vectors of 4
+    assert re.search(r"var<workgroup> \w+ : array<vec4<f16>, \d+>", wgsl)
     assert re.search(r"var o_r : array<f32, \d+>", wgsl)  # accumulators in fp32
 
 

@@ -11,21 +11,30 @@ running row maximum and sum, and the output rows are rescaled and accumulated fr
 in fp32 whatever the input dtype. Probabilities are staged in the input dtype, as
 FlashAttention stages them for its P·V product.
 
-Each invocation owns up to 4 query rows (16 apart) and, per key tile, 4 adjacent keys: per
-step along the head dimension it reads its rows' query values and its keys from workgroup
-memory once for all 16 multiply-adds, and per key its rows' probabilities once for all their
-values of V (8 apart). Workgroup-memory reads, not arithmetic, bound this kernel on a GPU
-(one read fed one multiply-add when each invocation owned one row). A row's maximum over the
-key tile is combined from its 8 invocations' partial maxima, and its sum only once, at the
-end. Head dimensions too large for workgroup memory are walked in chunks; fewer rows per
-invocation keep the fp32 accumulators within `MAX_ACCUMULATORS`. Everything stays within
-WebGPU's default limits (128 invocations of the 256 allowed, 16 KiB of workgroup memory), so
-no adapter needs more than the defaults to run it.
+Each invocation owns up to 4 query rows (16 apart) and, per key tile, 4 keys (8 apart). Every
+tile is read from workgroup memory in vectors of 4 (`vector_width`): per 4 steps along the
+head dimension an invocation reads a vector of each of its rows' query values and of its
+keys, 8 reads for 64 multiply-adds; per 4 keys a vector of each of its rows' probabilities
+and, from V held transposed, of each of its values' column, 9 reads for 80 multiply-adds in
+float16 at SD-1.5's first head size. Workgroup-memory reads, not arithmetic, bound this kernel
+on a GPU (one read fed one multiply-add when each invocation owned one row, 2 when it read one
+value at a time). A row's maximum over the key tile is combined from its 8 invocations' partial
+maxima, and its sum only once, at the end. Head dimensions too large for workgroup memory are
+walked in chunks; fewer rows per invocation keep the fp32 accumulators within
+`MAX_ACCUMULATORS`. Everything stays within WebGPU's default limits (128 invocations of the 256
+allowed, 16 KiB of workgroup memory), so no adapter needs more than the defaults to run it.
 
-Tile rows in workgroup memory are padded to an odd number of 4-byte bank words: a warp reads
-one column of 4 Q rows, 8 K rows or 4 probability rows at once, and with rows of 64 fp16
-values (32 words) they would all queue on one bank. An invocation's keys are adjacent so that
-a warp's 4 rows × 8 invocations of probabilities land in distinct banks when written.
+TVM declares a workgroup array of vectors only where every access to it is a whole vector, so
+tiles are written in vectors too: each invocation gathers a vector's values from global memory
+into registers, then stores it with one instruction. A vector of Q or K holds columns a
+quarter of the chunk apart (the dot product sums them in any order), so that a warp's load
+instruction reads runs of each row. The probabilities an invocation writes, its 4 keys, are
+one vector: the probability and Vᵀ tiles hold a key tile's keys in that order (`key_of_slot`).
+A warp reads one vector of 4 Q rows, 8 K rows, 4 probability rows or 8 Vᵀ rows at once: Q and
+K rows are padded to an odd number of vectors, and the rows of the probability and Vᵀ tiles,
+32 keys wide, are rotated by a vector per sweep of the banks instead (`rotated`), which puts
+consecutive rows' vectors in distinct banks without padding. Without that room, float32's
+SD-1.5 tiles would not fit two rows per invocation in 16 KiB.
 """
 
 from __future__ import annotations
@@ -37,7 +46,7 @@ from tvm import tirx
 from tvm.runtime import DataType
 from tvm.script import tirx as T
 
-from ..schedules.banks import row_padding
+from ..schedules.banks import BANK_BYTES, BANKS, row_padding
 
 ROW_GROUPS = 16  # threadIdx.y: an invocation's rows are ROW_GROUPS apart
 LANES = 8  # threadIdx.x: invocations sharing the same rows, each with its own keys
@@ -82,9 +91,14 @@ class AttentionShape:
     slices: tuple[HeadSlice, HeadSlice, HeadSlice] = (WHOLE, WHOLE, WHOLE)
 
 
-def padded(columns: int, itemsize: int) -> int:
+def vector_width(head_dim: int) -> int:
+    """Elements per workgroup-memory access: the widest vector that divides the head."""
+    return next(width for width in (4, 2, 1) if head_dim % width == 0)
+
+
+def padded(columns: int, itemsize: int, vector: int) -> int:
     """Row length in workgroup memory: `columns` padded against bank conflicts."""
-    return columns + row_padding(columns, itemsize)
+    return columns + row_padding(columns, itemsize, vector)
 
 
 @dataclass(frozen=True)
@@ -95,17 +109,19 @@ class Tiling:
     rows: int  # query rows per invocation; a workgroup owns ROW_GROUPS × rows
     qk_chunk: int  # columns of Q and K in workgroup memory at a time
     v_chunk: int  # columns of V in workgroup memory at a time
+    vector: int  # elements per workgroup-memory access
 
     @property
     def query_rows(self) -> int:
         return ROW_GROUPS * self.rows
 
     def workgroup_bytes(self, itemsize: int) -> int:
-        q_tile = self.query_rows * padded(self.qk_chunk, itemsize) * itemsize
-        kv_tile = KEYS * padded(max(self.qk_chunk, self.v_chunk), itemsize) * itemsize
-        p_tile = self.query_rows * padded(KEYS, itemsize) * itemsize
+        q_tile = self.query_rows * padded(self.qk_chunk, itemsize, self.vector) * itemsize
+        k_tile = KEYS * padded(self.qk_chunk, itemsize, self.vector) * itemsize
+        v_tile = self.v_chunk * KEYS * itemsize  # rotated rows (`rotation`), unpadded
+        p_tile = self.query_rows * KEYS * itemsize
         partial_tile = self.query_rows * LANES * 4  # fp32 row maxima, then row sums
-        return q_tile + kv_tile + p_tile + partial_tile
+        return q_tile + max(k_tile, v_tile) + p_tile + partial_tile
 
 
 def _divisors(n: int) -> list[int]:
@@ -120,14 +136,16 @@ def choose_tiling(shape: AttentionShape) -> Tiling:
     that divide them."""
     itemsize = DataType(shape.dtype).bits // 8
     values_per_lane = -(-shape.v_head_dim // LANES)
+    vector = vector_width(shape.head_dim)
+    qk_chunks = [d for d in _divisors(shape.head_dim) if d % vector == 0]
 
     def fits(tiling: Tiling) -> bool:
         return tiling.workgroup_bytes(itemsize) <= WORKGROUP_BYTES
 
     def largest_chunks(rows: int) -> Tiling:
-        qk = max(d for d in _divisors(shape.head_dim) if fits(Tiling(rows, d, d)))
-        v = max(d for d in _divisors(shape.v_head_dim) if fits(Tiling(rows, qk, d)))
-        return Tiling(rows, qk, v)
+        qk = max(d for d in qk_chunks if fits(Tiling(rows, d, d, vector)))
+        v = max(d for d in _divisors(shape.v_head_dim) if fits(Tiling(rows, qk, d, vector)))
+        return Tiling(rows, qk, v, vector)
 
     candidates = [r for r in (4, 2) if r * values_per_lane <= MAX_ACCUMULATORS]
     for tiling in map(largest_chunks, candidates):
@@ -141,11 +159,20 @@ def attention_kernel(shape: AttentionShape) -> tirx.PrimFunc:
     B, H, SQ, SKV = shape.batch, shape.heads, shape.q_len, shape.kv_len
     D, DV, dtype = shape.head_dim, shape.v_head_dim, shape.dtype
     tiling = choose_tiling(shape)
-    RA, BQ, QC, VC = tiling.rows, tiling.query_rows, tiling.qk_chunk, tiling.v_chunk
-    KVC = max(QC, VC)
+    RA, BQ, QC, VC, VEC = (
+        tiling.rows,
+        tiling.query_rows,
+        tiling.qk_chunk,
+        tiling.v_chunk,
+        tiling.vector,
+    )
     itemsize = DataType(dtype).bits // 8
     # Tiles are flat so that TVM's buffer compaction keeps the padding of their rows.
-    q_row, kv_row, p_row = padded(QC, itemsize), padded(KVC, itemsize), padded(KEYS, itemsize)
+    qk_row = padded(QC, itemsize, VEC)
+    kv_size = max(KEYS * qk_row, VC * KEYS)
+    key_vectors = KEYS // VEC
+    # Rows of the probability and Vᵀ tiles sharing one sweep of the banks.
+    rows_per_sweep = max(1, BANKS * BANK_BYTES // (KEYS * itemsize))
     resident = QC == D  # Q is loaded once, not once per key tile
     scale = shape.scale if shape.scale is not None else 1.0 / math.sqrt(D)
     scale_log2 = scale * math.log2(math.e)  # exp(x·scale) = exp2(x·scale·log2 e)
@@ -159,18 +186,54 @@ def attention_kernel(shape: AttentionShape) -> tirx.PrimFunc:
     v_chunks = DV // VC
     VR = v_chunks * v_per_lane  # accumulators per row
 
+    def key_of_slot(slot):
+        """The key (within the tile) that a slot of the probability and Vᵀ tiles holds: an
+        invocation's KU keys are LANES apart, and its probabilities side by side."""
+        return slot // KU + slot % KU * LANES
+
+    def rotated(row, vector):
+        """Where a row of the probability or Vᵀ tile keeps its `vector`-th vector of slots:
+        rows are rotated by one vector per sweep of the banks, so that a warp reading one
+        vector of consecutive rows finds them in distinct banks with no padding."""
+        return row * KEYS + (vector + row // rows_per_sweep) % key_vectors * VEC
+
     @T.macro
-    def load_tile(dst, stride, src, row0, rows, limit, b, h, col0, cols, tid):
-        """Rows row0.. of src[b, :, h, col0:col0+cols] into dst (rows `stride` apart), zeros
-        past `limit`."""
-        for it in T.serial(-(-(rows * cols) // THREADS)):
+    def load_rows(dst, stride, src, row0, rows, limit, b, h, col0, staged, tid):
+        """Rows row0.. of src[b, :, h, col0:col0+QC] into dst (rows `stride` apart), zeros
+        past `limit`; a vector per invocation and round. A vector holds columns QC / VEC
+        apart, so that each load instruction of a warp reads whole runs of a row: Q and K are
+        both stored so, and their products summed over all columns whatever the order."""
+        for it in T.serial(-(-(rows * QC // VEC) // THREADS)):
             idx: T.let[T.int32] = it * THREADS + tid
-            if idx < rows * cols:
-                r: T.let[T.int32] = idx // cols
-                c: T.let[T.int32] = idx % cols
-                dst[r * stride + c] = T.if_then_else(
-                    row0 + r < limit, src[b, row0 + r, h, col0 + c], T.cast(0, dtype)
-                )
+            if idx < rows * QC // VEC:
+                r: T.let[T.int32] = idx // (QC // VEC)
+                c: T.let[T.int32] = idx % (QC // VEC)
+                for e in T.unroll(VEC):
+                    staged[e] = T.if_then_else(
+                        row0 + r < limit,
+                        src[b, row0 + r, h, col0 + c + e * (QC // VEC)],
+                        T.cast(0, dtype),
+                    )
+                for e in T.vectorized(VEC):
+                    dst[r * stride + c * VEC + e] = staged[e]
+
+    @T.macro
+    def load_transposed(dst, src, row0, b, h, col0, staged, tid):
+        """Columns col0.. of src[b, row0:row0+KEYS, h] into dst as `rotated` rows of KEYS
+        slots (`key_of_slot`), zeros past the last key; consecutive invocations read
+        consecutive columns."""
+        for it in T.serial(-(-(VC * KEYS // VEC) // THREADS)):
+            idx: T.let[T.int32] = it * THREADS + tid
+            if idx < VC * KEYS // VEC:
+                c: T.let[T.int32] = idx % VC
+                vector: T.let[T.int32] = idx // VC
+                for e in T.unroll(VEC):
+                    key: T.let[T.int32] = row0 + key_of_slot(vector * VEC + e)
+                    staged[e] = T.if_then_else(
+                        key < SKV, src[b, key, h, col0 + c], T.cast(0, dtype)
+                    )
+                for e in T.vectorized(VEC):
+                    dst[rotated(c, vector) + e] = staged[e]
 
     q_slice, k_slice, v_slice = shape.slices
 
@@ -187,13 +250,16 @@ def attention_kernel(shape: AttentionShape) -> tirx.PrimFunc:
                 for ty in T.thread_binding(ROW_GROUPS, thread="threadIdx.y"):
                     for tx in T.thread_binding(LANES, thread="threadIdx.x"):
                         with T.sblock("attention"):
-                            q_s = T.sblock_alloc_buffer((BQ * q_row,), dtype, scope="shared")
-                            kv_s = T.sblock_alloc_buffer((KEYS * kv_row,), dtype, scope="shared")
-                            p_s = T.sblock_alloc_buffer((BQ * p_row,), dtype, scope="shared")
+                            q_s = T.sblock_alloc_buffer((BQ * qk_row,), dtype, scope="shared")
+                            kv_s = T.sblock_alloc_buffer((kv_size,), dtype, scope="shared")
+                            p_s = T.sblock_alloc_buffer((BQ * KEYS,), dtype, scope="shared")
                             part_s = T.sblock_alloc_buffer((BQ * LANES,), "float32", scope="shared")
-                            # This invocation's rows at one step: query values, then probabilities.
-                            rows_r = T.sblock_alloc_buffer((RA,), "float32", scope="local")
-                            k_r = T.sblock_alloc_buffer((KU,), "float32", scope="local")
+                            staged = T.sblock_alloc_buffer((VEC,), dtype, scope="local")
+                            # This invocation's rows at one step (query values, then
+                            # probabilities) and its keys, then values of V, a vector each.
+                            rows_r = T.sblock_alloc_buffer((RA * VEC,), "float32", scope="local")
+                            cols_r = T.sblock_alloc_buffer((KU * VEC,), "float32", scope="local")
+                            p_r = T.sblock_alloc_buffer((KU,), dtype, scope="local")
                             s_r = T.sblock_alloc_buffer((RA * KU,), "float32", scope="local")
                             o_r = T.sblock_alloc_buffer((RA * VR,), "float32", scope="local")
                             m_r = T.sblock_alloc_buffer((RA,), "float32", scope="local")
@@ -212,7 +278,7 @@ def attention_kernel(shape: AttentionShape) -> tirx.PrimFunc:
                             for i in T.serial(RA * VR):
                                 o_r[i] = T.float32(0)
                             if resident:
-                                load_tile(q_s, q_row, q, q0, BQ, SQ, b, q_head, 0, D, tid)
+                                load_rows(q_s, qk_row, q, q0, BQ, SQ, b, q_head, 0, staged, tid)
                             for kt in T.serial(kv_tiles):
                                 kv0: T.let[T.int32] = kt * KEYS
                                 # Key tiles wholly above the causal diagonal are skipped;
@@ -222,9 +288,9 @@ def attention_kernel(shape: AttentionShape) -> tirx.PrimFunc:
                                         s_r[i] = T.float32(0)
                                     for dc in T.serial(D // QC):
                                         if not resident:
-                                            load_tile(
+                                            load_rows(
                                                 q_s,
-                                                q_row,
+                                                qk_row,
                                                 q,
                                                 q0,
                                                 BQ,
@@ -232,12 +298,12 @@ def attention_kernel(shape: AttentionShape) -> tirx.PrimFunc:
                                                 b,
                                                 q_head,
                                                 dc * QC,
-                                                QC,
+                                                staged,
                                                 tid,
                                             )
-                                        load_tile(
+                                        load_rows(
                                             kv_s,
-                                            kv_row,
+                                            qk_row,
                                             k,
                                             kv0,
                                             KEYS,
@@ -245,23 +311,36 @@ def attention_kernel(shape: AttentionShape) -> tirx.PrimFunc:
                                             b,
                                             k_head,
                                             dc * QC,
-                                            QC,
+                                            staged,
                                             tid,
                                         )
                                         T.tvm_storage_sync("shared")
-                                        for d in T.serial(QC):
+                                        for d in T.serial(QC // VEC):
                                             for a in T.unroll(RA):
-                                                rows_r[a] = T.cast(
-                                                    q_s[(ty + a * ROW_GROUPS) * q_row + d],
-                                                    "float32",
-                                                )
+                                                for e in T.vectorized(VEC):
+                                                    rows_r[a * VEC + e] = T.cast(
+                                                        q_s[
+                                                            (ty + a * ROW_GROUPS) * qk_row
+                                                            + d * VEC
+                                                            + e
+                                                        ],
+                                                        "float32",
+                                                    )
                                             for u in T.unroll(KU):
-                                                k_r[u] = T.cast(
-                                                    kv_s[(tx * KU + u) * kv_row + d], "float32"
-                                                )
+                                                for e in T.vectorized(VEC):
+                                                    cols_r[u * VEC + e] = T.cast(
+                                                        kv_s[
+                                                            (tx + u * LANES) * qk_row + d * VEC + e
+                                                        ],
+                                                        "float32",
+                                                    )
                                             for a in T.unroll(RA):
                                                 for u in T.unroll(KU):
-                                                    s_r[a * KU + u] += rows_r[a] * k_r[u]
+                                                    for e in T.unroll(VEC):
+                                                        s_r[a * KU + u] += (
+                                                            rows_r[a * VEC + e]
+                                                            * cols_r[u * VEC + e]
+                                                        )
                                         T.tvm_storage_sync("shared")
                                     # Scaled and masked; each row's maximum over this
                                     # invocation's keys, for its row's other invocations.
@@ -275,7 +354,7 @@ def attention_kernel(shape: AttentionShape) -> tirx.PrimFunc:
                                             # SwiftShader took minutes to build the pipeline).
                                             masked: T.let[T.float32] = T.Cast(
                                                 "float32",
-                                                T.min(T.max(kv0 + tx * KU + u - last, 0), 1),
+                                                T.min(T.max(kv0 + tx + u * LANES - last, 0), 1),
                                             )
                                             s_r[a * KU + u] = s_r[a * KU + u] * T.float32(
                                                 scale_log2
@@ -296,38 +375,36 @@ def attention_kernel(shape: AttentionShape) -> tirx.PrimFunc:
                                         for u in T.unroll(KU):
                                             p: T.let[T.float32] = T.exp2(s_r[a * KU + u] - m_r[a])
                                             l_r[a] += p
-                                            p_s[row * p_row + tx * KU + u] = T.cast(p, dtype)
+                                            p_r[u] = T.cast(p, dtype)
+                                        for u in T.unroll(KU // VEC):
+                                            for e in T.vectorized(VEC):
+                                                p_s[rotated(row, tx * KU // VEC + u) + e] = p_r[
+                                                    u * VEC + e
+                                                ]
                                     for vc in T.serial(v_chunks):
-                                        load_tile(
-                                            kv_s,
-                                            kv_row,
-                                            v,
-                                            kv0,
-                                            KEYS,
-                                            SKV,
-                                            b,
-                                            v_head,
-                                            vc * VC,
-                                            VC,
-                                            tid,
+                                        load_transposed(
+                                            kv_s, v, kv0, b, v_head, vc * VC, staged, tid
                                         )
                                         T.tvm_storage_sync("shared")
-                                        for j in T.serial(KEYS):
+                                        for j in T.serial(KEYS // VEC):
                                             for a in T.unroll(RA):
-                                                rows_r[a] = T.cast(
-                                                    p_s[(ty + a * ROW_GROUPS) * p_row + j],
-                                                    "float32",
-                                                )
-                                            for w in T.unroll(v_per_lane):
-                                                if tx + w * LANES < VC:
-                                                    v_j: T.let[T.float32] = T.cast(
-                                                        kv_s[j * kv_row + tx + w * LANES],
+                                                for e in T.vectorized(VEC):
+                                                    rows_r[a * VEC + e] = T.cast(
+                                                        p_s[rotated(ty + a * ROW_GROUPS, j) + e],
                                                         "float32",
                                                     )
-                                                    for a in T.unroll(RA):
-                                                        o_r[a * VR + vc * v_per_lane + w] += (
-                                                            rows_r[a] * v_j
+                                            for w in T.unroll(v_per_lane):
+                                                if tx + w * LANES < VC:
+                                                    for e in T.vectorized(VEC):
+                                                        cols_r[e] = T.cast(
+                                                            kv_s[rotated(tx + w * LANES, j) + e],
+                                                            "float32",
                                                         )
+                                                    for a in T.unroll(RA):
+                                                        for e in T.unroll(VEC):
+                                                            o_r[a * VR + vc * v_per_lane + w] += (
+                                                                rows_r[a * VEC + e] * cols_r[e]
+                                                            )
                                         T.tvm_storage_sync("shared")
                             # Each row's sum, from the partial sums of its invocations.
                             for a in T.unroll(RA):
