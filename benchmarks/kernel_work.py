@@ -10,6 +10,10 @@ workgroup and invocation of the thread axes it is launched under. Counted per ke
 - global_bytes: bytes read from global memory by load instructions (a tile loaded once into
   workgroup memory counts once; a value re-read from global memory counts each time).
 
+A statement under a guard counts where the guard holds, over the loops and invocations
+around it (a staging loop's last round, which only some invocations fill; key tiles a causal
+mask skips), wherever the guard depends on nothing else; elsewhere it counts everywhere.
+
 flops / global_bytes is the arithmetic intensity the schedule gives the GPU's memory system
 (before any cache helps), and flops / invocations the work each invocation does: the two
 numbers tiling exists to raise.
@@ -17,14 +21,39 @@ numbers tiling exists to raise.
 
 from __future__ import annotations
 
+import math
+import operator
 from dataclasses import dataclass
 
+import numpy as np
 import tvm
 from tvm import s_tir, tirx
 
 _FLOAT_OPS = ("Add", "Sub", "Mul", "Div", "Min", "Max")
 _NOT_ARITHMETIC = ("tirx.reinterpret",)
 _GLOBAL_SCOPES = ("global", "")
+_MAX_GUARD_POINTS = 1 << 22
+
+INDEX_OPS = {
+    "Add": operator.add,
+    "Sub": operator.sub,
+    "Mul": operator.mul,
+    "FloorDiv": np.floor_divide,
+    "FloorMod": np.mod,
+    "Div": lambda a, b: np.trunc(a / b).astype(np.int64),
+    "Mod": np.fmod,
+    "Min": np.minimum,
+    "Max": np.maximum,
+    "LT": operator.lt,
+    "LE": operator.le,
+    "GT": operator.gt,
+    "GE": operator.ge,
+    "EQ": operator.eq,
+    "NE": operator.ne,
+    "And": np.logical_and,
+    "Or": np.logical_or,
+}
+"""Integer and boolean operations of index expressions, as numpy evaluates them."""
 
 
 @dataclass(frozen=True)
@@ -48,8 +77,8 @@ NOTHING = KernelWork(0, 0, 0)
 class _Cost:
     """Per evaluation of one expression."""
 
-    flops: int = 0
-    global_bytes: int = 0
+    flops: float = 0
+    global_bytes: float = 0
 
     def __add__(self, other: _Cost) -> _Cost:
         return _Cost(self.flops + other.flops, self.global_bytes + other.global_bytes)
@@ -85,40 +114,91 @@ def _cost(expr: tvm.runtime.Object) -> _Cost:
     return total
 
 
+class _Unknown(Exception):
+    """A guard that depends on something other than loops, invocations and their lets."""
+
+
 class _Counter:
     def __init__(self) -> None:
         self.total = _Cost()
         self.threads: dict[str, int] = {}
+        self.extents: dict[tirx.Var, int] = {}  # loop and thread variables in scope
+        self.lets: dict[tirx.Var, tvm.ir.expr.Expr] = {}
 
-    def statement(self, stmt: tvm.runtime.Object, trips: int) -> None:
+    def statement(self, stmt: tvm.runtime.Object, trips: float) -> None:
         kind = type(stmt).__name__
         if kind == "AttrStmt" and stmt.attr_key == "thread_extent":
             tag = stmt.node.thread_tag
+            self.extents[stmt.node.var] = int(stmt.value)
             if tag in self.threads:  # the same thread axis, launched again: no new invocations
                 self.statement(stmt.body, trips)
                 return
             self.threads[tag] = int(stmt.value)
             self.statement(stmt.body, trips * int(stmt.value))
         elif kind == "For":
+            self.extents[stmt.loop_var] = int(stmt.extent)
             self.statement(stmt.body, trips * int(stmt.extent))
         elif kind == "SeqStmt":
             for child in stmt.seq:
                 self.statement(child, trips)
         elif kind == "IfThenElse":
             self.count(stmt.condition, trips)
-            self.statement(stmt.then_case, trips)
+            share = self.share(stmt.condition)
+            self.statement(stmt.then_case, trips * share)
             if stmt.else_case is not None:
-                self.statement(stmt.else_case, trips)
+                self.statement(stmt.else_case, trips * (1 - share))
         elif kind in ("BufferStore", "Evaluate", "LetStmt"):
             self.count(stmt.value, trips)
             if kind == "LetStmt":
+                self.lets[stmt.var] = stmt.value
                 self.statement(stmt.body, trips)
         elif hasattr(stmt, "body"):  # allocations, declarations and other attributes
             self.statement(stmt.body, trips)
 
-    def count(self, expr: tvm.runtime.Object, trips: int) -> None:
+    def count(self, expr: tvm.runtime.Object, trips: float) -> None:
         cost = _cost(expr)
         self.total += _Cost(cost.flops * trips, cost.global_bytes * trips)
+
+    def share(self, condition: tvm.ir.expr.Expr) -> float:
+        """The share of the points of the loops and invocations around a guard where it
+        holds; 1 where it depends on anything else, or on too many points to enumerate."""
+        try:
+            variables = sorted(self._variables(condition), key=lambda v: v.name)
+            extents = [self.extents[v] for v in variables]
+            if math.prod(extents) > _MAX_GUARD_POINTS:
+                return 1.0
+            grids = np.meshgrid(*(np.arange(e) for e in extents), indexing="ij", sparse=True)
+            holds = self._evaluate(condition, dict(zip(variables, grids, strict=True)))
+        except _Unknown:
+            return 1.0
+        return float(np.broadcast_to(holds, extents).mean())
+
+    def _variables(self, expr: tvm.runtime.Object) -> set[tirx.Var]:
+        kind = type(expr).__name__
+        if kind in ("Var", "SizeVar"):
+            if expr in self.lets:
+                return self._variables(self.lets[expr])
+            if expr not in self.extents:
+                raise _Unknown(expr.name)
+            return {expr}
+        if kind == "IntImm":
+            return set()
+        if kind in INDEX_OPS:
+            return self._variables(expr.a) | self._variables(expr.b)
+        if kind == "Not":
+            return self._variables(expr.a)
+        raise _Unknown(kind)
+
+    def _evaluate(self, expr: tvm.runtime.Object, grids: dict) -> np.ndarray:
+        kind = type(expr).__name__
+        if kind in ("Var", "SizeVar"):
+            return grids[expr] if expr in grids else self._evaluate(self.lets[expr], grids)
+        if kind == "IntImm":
+            return np.int64(expr.value)
+        if kind == "Not":
+            return np.logical_not(self._evaluate(expr.a, grids))
+        a, b = self._evaluate(expr.a, grids), self._evaluate(expr.b, grids)
+        return INDEX_OPS[kind](a, b)
 
 
 def flattened(function: tirx.PrimFunc) -> tirx.PrimFunc:
@@ -149,7 +229,6 @@ def kernel_work(function: tirx.PrimFunc) -> KernelWork:
     """One call of a scheduled kernel: its invocations, flops and global bytes read."""
     counter = _Counter()
     counter.statement(flattened(function).body, 1)
-    invocations = 1
-    for extent in counter.threads.values():
-        invocations *= extent
-    return KernelWork(invocations, counter.total.flops, counter.total.global_bytes)
+    invocations = math.prod(counter.threads.values())
+    total = counter.total
+    return KernelWork(invocations, round(total.flops), round(total.global_bytes))

@@ -19,12 +19,11 @@ lanes its conditions switch off left out, and weighted by how often the warp run
 from __future__ import annotations
 
 import math
-import operator
 from dataclasses import dataclass
 
 import numpy as np
 import tvm
-from kernel_work import flattened
+from kernel_work import INDEX_OPS, flattened
 from tvm import tirx
 
 WARP = 32
@@ -78,27 +77,6 @@ class MemoryAccess:
 NO_ACCESS = MemoryAccess()
 
 
-_BINARY = {
-    "Add": operator.add,
-    "Sub": operator.sub,
-    "Mul": operator.mul,
-    "FloorDiv": np.floor_divide,
-    "FloorMod": np.mod,
-    "Div": lambda a, b: np.trunc(a / b).astype(np.int64),
-    "Mod": np.fmod,
-    "Min": np.minimum,
-    "Max": np.maximum,
-    "LT": operator.lt,
-    "LE": operator.le,
-    "GT": operator.gt,
-    "GE": operator.ge,
-    "EQ": operator.eq,
-    "NE": operator.ne,
-    "And": np.logical_and,
-    "Or": np.logical_or,
-}
-
-
 class _Unknown(Exception):
     """An index that depends on something other than loops and threads (a loaded value)."""
 
@@ -121,8 +99,8 @@ class _Walker:
             if expr not in self.values:
                 raise _Unknown(expr.name)
             return self.values[expr]
-        if kind in _BINARY:
-            return _BINARY[kind](self.evaluate(expr.a), self.evaluate(expr.b)).astype(np.int64)
+        if kind in INDEX_OPS:
+            return INDEX_OPS[kind](self.evaluate(expr.a), self.evaluate(expr.b)).astype(np.int64)
         if kind == "Not":
             return np.logical_not(self.evaluate(expr.a)).astype(np.int64)
         if kind == "Cast":

@@ -88,6 +88,31 @@ def test_kernel_work_counts_a_tiled_matmul_by_hand() -> None:
     assert work.global_bytes == tiles * (64 + 160) * 80 * 4
 
 
+def test_kernel_work_counts_a_guarded_round_where_its_guard_holds() -> None:
+    """320 values copied by 128 invocations in 3 rounds, the last one guarded: 2.5 rounds of
+    loads and multiplies per workgroup, as a GPU runs them, not 3; a guard on a loaded value
+    counts in full."""
+    from tvm.script import tirx as T
+
+    @T.prim_func(private=True, s_tir=True)
+    def rounds(x: T.Buffer((4, 320), "float32"), y: T.Buffer((4, 320), "float32")):
+        T.func_attr({"tirx.is_scheduled": True, "tirx.noalias": True})
+        for bx in T.thread_binding(4, thread="blockIdx.x"):
+            for tx in T.thread_binding(128, thread="threadIdx.x"):
+                with T.sblock("copy"):
+                    for it in T.serial(3):
+                        idx: T.let[T.int32] = it * 128 + tx
+                        if idx < 320:
+                            y[bx, idx] = x[bx, idx] * T.float32(2)
+                        if x[bx, 0] > T.float32(0):
+                            y[bx, 0] = T.float32(1)
+
+    work = load("kernel_work").kernel_work(rounds)
+    calls = 4 * 128 * 3  # of the unguarded statement, each loading x[bx, 0]
+    assert work.flops == 4 * 320
+    assert work.global_bytes == 4 * 320 * 4 + calls * 4
+
+
 def test_memory_access_counts_sectors_and_bank_passes_by_hand() -> None:
     """16 workgroups of 8 warps: each warp reads 32 neighbouring fp16 values (2 sectors), 16
     of them at every other lane (2 sectors for 1 sector's bytes), writes 32 values 32 bytes
