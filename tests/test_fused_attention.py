@@ -237,7 +237,7 @@ def test_tiles_fit_default_workgroup_memory(head_dim: int, dtype: str) -> None:
 
 
 def test_float32_keeps_two_rows_per_invocation_at_sd15_heads() -> None:
-    """The probability and Vᵀ tiles' rows are rotated, not padded: with padding, float32's
+    """The probability, Kᵀ and Vᵀ tiles' rows are rotated, not padded: with padding, float32's
     tiles for SD-1.5's heads would not fit 16 KiB at 2 rows per invocation, and each workgroup
     would read K and V for half as many query rows."""
     for head_dim in (40, 80, 160):
@@ -248,12 +248,24 @@ def test_float32_keeps_two_rows_per_invocation_at_sd15_heads() -> None:
 @pytest.mark.parametrize("dtype", ["float32", "float16"])
 @pytest.mark.parametrize("head_dim", [40, 64, 80, 160, 512])
 def test_tiles_are_read_without_bank_conflicts(head_dim: int, dtype: str) -> None:
-    """A warp reads one vector of 4 Q rows, 8 K rows, 4 probability rows or 8 Vᵀ rows at once:
-    with unpadded rows of 40 values (10 vectors), or unrotated rows of 32 keys (8 vectors),
-    2 to 8 of them share banks (benchmarks/memory_access.py counts the passes)."""
+    """A warp reads one vector of 4 Q rows, 4 probability rows or 8 Vᵀ rows at once, or 8
+    vectors of one Kᵀ row, and stages Kᵀ and Vᵀ a vector of 32 rows at a time: with unpadded Q
+    rows of 40 values (10 vectors), or unrotated rows of 32 keys (8 vectors), 2 to 8 of them
+    share banks (benchmarks/memory_access.py counts the passes)."""
     shape = AttentionShape(1, 2, 256, 77, head_dim, head_dim, dtype)
     access = load("memory_access").memory_access(attention_kernel(shape))
     assert access.conflict_ways < 1.1
+
+
+@pytest.mark.parametrize(("dtype", "sectors"), [("float32", 0.95), ("float16", 0.65)])
+def test_staging_reads_runs_of_each_row(dtype: str, sectors: float) -> None:
+    """Consecutive invocations stage consecutive columns of K and V (a key's 40 values side by
+    side) and of Q (a vector of Q holds columns 10 apart), so a warp's load instruction uses
+    most of each 32-byte sector it touches: a float16 query row is 80 bytes, read in runs of
+    20. Each invocation reading 4 adjacent values would use a quarter of 4 times the sectors."""
+    shape = AttentionShape(2, 8, 4096, 4096, 40, 40, dtype)
+    access = load("memory_access").memory_access(attention_kernel(shape))
+    assert access.sector_efficiency > sectors
 
 
 @pytest.mark.parametrize(("head_dim", "flops_per_access"), [(40, 400), (80, 400), (512, 190)])

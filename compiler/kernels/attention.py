@@ -11,30 +11,32 @@ running row maximum and sum, and the output rows are rescaled and accumulated fr
 in fp32 whatever the input dtype. Probabilities are staged in the input dtype, as
 FlashAttention stages them for its P·V product.
 
-Each invocation owns up to 4 query rows (16 apart) and, per key tile, 4 keys (8 apart). Every
-tile is read from workgroup memory in vectors of 4 (`vector_width`): per 4 steps along the
-head dimension an invocation reads a vector of each of its rows' query values and of its
-keys, 8 reads for 64 multiply-adds; per 4 keys a vector of each of its rows' probabilities
-and, from V held transposed, of each of its values' column, 9 reads for 80 multiply-adds in
-float16 at SD-1.5's first head size. Workgroup-memory reads, not arithmetic, bound this kernel
-on a GPU (one read fed one multiply-add when each invocation owned one row, 2 when it read one
-value at a time). A row's maximum over the key tile is combined from its 8 invocations' partial
-maxima, and its sum only once, at the end. Head dimensions too large for workgroup memory are
-walked in chunks; fewer rows per invocation keep the fp32 accumulators within
-`MAX_ACCUMULATORS`. Everything stays within WebGPU's default limits (128 invocations of the 256
-allowed, 16 KiB of workgroup memory), so no adapter needs more than the defaults to run it.
+Each invocation owns up to 4 query rows (16 apart) and, per key tile, 4 keys (8 apart). K and
+V are held transposed (Kᵀ, Vᵀ: a row per column of the head, 32 keys wide), and every tile is
+read from workgroup memory in vectors of 4 (`vector_width`): per 4 steps along the head an
+invocation reads a vector of each of its rows' query values and, per step, one vector of its
+4 keys, 8 reads for 64 multiply-adds; per 4 keys a vector of each of its rows' probabilities
+and of Vᵀ for each of its values, 9 reads for 80 multiply-adds in float16 at SD-1.5's first
+head size. Workgroup-memory reads, not arithmetic, bound this kernel on a GPU (one read fed
+one multiply-add when each invocation owned one row, 2 when it read one value at a time). A
+row's maximum over the key tile is combined from its 8 invocations' partial maxima, and its
+sum only once, at the end. Head dimensions too large for workgroup memory are walked in
+chunks; fewer rows per invocation keep the fp32 accumulators within `MAX_ACCUMULATORS`.
+Everything stays within WebGPU's default limits (128 invocations of the 256 allowed, 16 KiB of
+workgroup memory), so no adapter needs more than the defaults to run it.
 
 TVM declares a workgroup array of vectors only where every access to it is a whole vector, so
 tiles are written in vectors too: each invocation gathers a vector's values from global memory
-into registers, then stores it with one instruction. A vector of Q or K holds columns a
-quarter of the chunk apart (the dot product sums them in any order), so that a warp's load
-instruction reads runs of each row. The probabilities an invocation writes, its 4 keys, are
-one vector: the probability and Vᵀ tiles hold a key tile's keys in that order (`key_of_slot`).
-A warp reads one vector of 4 Q rows, 8 K rows, 4 probability rows or 8 Vᵀ rows at once: Q and
-K rows are padded to an odd number of vectors, and the rows of the probability and Vᵀ tiles,
-32 keys wide, are rotated by a vector per sweep of the banks instead (`rotated`), which puts
-consecutive rows' vectors in distinct banks without padding. Without that room, float32's
-SD-1.5 tiles would not fit two rows per invocation in 16 KiB.
+into registers, then stores it with one instruction. Kᵀ and Vᵀ are gathered by consecutive
+invocations reading consecutive columns of a key, and a vector of Q holds columns a quarter
+of the chunk apart (the dot product sums them in any order), so that each load instruction of
+a warp reads runs of a row. The keys an invocation scores are one vector of Kᵀ, and the
+probabilities it writes one vector: the probability, Kᵀ and Vᵀ tiles hold a key tile's keys in
+that order (`key_of_slot`). A warp reads one vector of 4 Q rows, 4 probability rows or 8 Vᵀ
+rows at once, or 8 vectors of one Kᵀ row: Q rows are padded to an odd number of vectors, and
+the rows of the other tiles, 32 keys wide, are rotated by a vector per sweep of the banks
+instead (`rotated`), which puts consecutive rows' vectors in distinct banks without padding.
+Without that room, float32's SD-1.5 tiles would not fit two rows per invocation in 16 KiB.
 """
 
 from __future__ import annotations
@@ -117,11 +119,11 @@ class Tiling:
 
     def workgroup_bytes(self, itemsize: int) -> int:
         q_tile = self.query_rows * padded(self.qk_chunk, itemsize, self.vector) * itemsize
-        k_tile = KEYS * padded(self.qk_chunk, itemsize, self.vector) * itemsize
-        v_tile = self.v_chunk * KEYS * itemsize  # rotated rows (`rotation`), unpadded
+        # Kᵀ, then Vᵀ, in rows of KEYS (`rotated`, unpadded)
+        kv_tile = max(self.qk_chunk, self.v_chunk) * KEYS * itemsize
         p_tile = self.query_rows * KEYS * itemsize
         partial_tile = self.query_rows * LANES * 4  # fp32 row maxima, then row sums
-        return q_tile + max(k_tile, v_tile) + p_tile + partial_tile
+        return q_tile + kv_tile + p_tile + partial_tile
 
 
 def _divisors(n: int) -> list[int]:
@@ -169,7 +171,7 @@ def attention_kernel(shape: AttentionShape) -> tirx.PrimFunc:
     itemsize = DataType(dtype).bits // 8
     # Tiles are flat so that TVM's buffer compaction keeps the padding of their rows.
     qk_row = padded(QC, itemsize, VEC)
-    kv_size = max(KEYS * qk_row, VC * KEYS)
+    kv_size = max(QC, VC) * KEYS
     key_vectors = KEYS // VEC
     # Rows of the probability and Vᵀ tiles sharing one sweep of the banks.
     rows_per_sweep = max(1, BANKS * BANK_BYTES // (KEYS * itemsize))
@@ -187,46 +189,47 @@ def attention_kernel(shape: AttentionShape) -> tirx.PrimFunc:
     VR = v_chunks * v_per_lane  # accumulators per row
 
     def key_of_slot(slot):
-        """The key (within the tile) that a slot of the probability and Vᵀ tiles holds: an
-        invocation's KU keys are LANES apart, and its probabilities side by side."""
+        """The key (within the tile) that a slot of the probability, Kᵀ and Vᵀ tiles holds: an
+        invocation's KU keys are LANES apart, and side by side in those tiles."""
         return slot // KU + slot % KU * LANES
 
     def rotated(row, vector):
-        """Where a row of the probability or Vᵀ tile keeps its `vector`-th vector of slots:
-        rows are rotated by one vector per sweep of the banks, so that a warp reading one
-        vector of consecutive rows finds them in distinct banks with no padding."""
+        """Where a row of the probability, Kᵀ or Vᵀ tile keeps its `vector`-th vector of slots:
+        rows are rotated by one vector per sweep of the banks, so that a warp reading (or
+        staging) one vector of consecutive rows finds them in distinct banks with no
+        padding."""
         return row * KEYS + (vector + row // rows_per_sweep) % key_vectors * VEC
 
     @T.macro
-    def load_rows(dst, stride, src, row0, rows, limit, b, h, col0, staged, tid):
-        """Rows row0.. of src[b, :, h, col0:col0+QC] into dst (rows `stride` apart), zeros
-        past `limit`; a vector per invocation and round. A vector holds columns QC / VEC
-        apart, so that each load instruction of a warp reads whole runs of a row: Q and K are
-        both stored so, and their products summed over all columns whatever the order."""
-        for it in T.serial(-(-(rows * QC // VEC) // THREADS)):
+    def load_queries(dst, src, row0, b, h, col0, staged, tid):
+        """Query rows row0.. of src[b, :, h, col0:col0+QC] into dst, zeros past the last; a
+        vector per invocation and round. A vector holds columns QC / VEC apart, so that each
+        load instruction of a warp reads runs of a row (the QK loop pairs each with its
+        column of Kᵀ)."""
+        for it in T.serial(-(-(BQ * QC // VEC) // THREADS)):
             idx: T.let[T.int32] = it * THREADS + tid
-            if idx < rows * QC // VEC:
+            if idx < BQ * QC // VEC:
                 r: T.let[T.int32] = idx // (QC // VEC)
                 c: T.let[T.int32] = idx % (QC // VEC)
                 for e in T.unroll(VEC):
                     staged[e] = T.if_then_else(
-                        row0 + r < limit,
+                        row0 + r < SQ,
                         src[b, row0 + r, h, col0 + c + e * (QC // VEC)],
                         T.cast(0, dtype),
                     )
                 for e in T.vectorized(VEC):
-                    dst[r * stride + c * VEC + e] = staged[e]
+                    dst[r * qk_row + c * VEC + e] = staged[e]
 
     @T.macro
-    def load_transposed(dst, src, row0, b, h, col0, staged, tid):
-        """Columns col0.. of src[b, row0:row0+KEYS, h] into dst as `rotated` rows of KEYS
-        slots (`key_of_slot`), zeros past the last key; consecutive invocations read
-        consecutive columns."""
-        for it in T.serial(-(-(VC * KEYS // VEC) // THREADS)):
+    def load_transposed(dst, src, row0, b, h, col0, cols, staged, tid):
+        """Columns col0..col0+cols of src[b, row0:row0+KEYS, h] into dst as `rotated` rows of
+        KEYS slots (`key_of_slot`), zeros past the last key: K and V, transposed.
+        Consecutive invocations read consecutive columns."""
+        for it in T.serial(-(-(cols * KEYS // VEC) // THREADS)):
             idx: T.let[T.int32] = it * THREADS + tid
-            if idx < VC * KEYS // VEC:
-                c: T.let[T.int32] = idx % VC
-                vector: T.let[T.int32] = idx // VC
+            if idx < cols * KEYS // VEC:
+                c: T.let[T.int32] = idx % cols
+                vector: T.let[T.int32] = idx // cols
                 for e in T.unroll(VEC):
                     key: T.let[T.int32] = row0 + key_of_slot(vector * VEC + e)
                     staged[e] = T.if_then_else(
@@ -258,7 +261,7 @@ def attention_kernel(shape: AttentionShape) -> tirx.PrimFunc:
                             # This invocation's rows at one step (query values, then
                             # probabilities) and its keys, then values of V, a vector each.
                             rows_r = T.sblock_alloc_buffer((RA * VEC,), "float32", scope="local")
-                            cols_r = T.sblock_alloc_buffer((KU * VEC,), "float32", scope="local")
+                            cols_r = T.sblock_alloc_buffer((KU,), "float32", scope="local")
                             p_r = T.sblock_alloc_buffer((KU,), dtype, scope="local")
                             s_r = T.sblock_alloc_buffer((RA * KU,), "float32", scope="local")
                             o_r = T.sblock_alloc_buffer((RA * VR,), "float32", scope="local")
@@ -278,7 +281,7 @@ def attention_kernel(shape: AttentionShape) -> tirx.PrimFunc:
                             for i in T.serial(RA * VR):
                                 o_r[i] = T.float32(0)
                             if resident:
-                                load_rows(q_s, qk_row, q, q0, BQ, SQ, b, q_head, 0, staged, tid)
+                                load_queries(q_s, q, q0, b, q_head, 0, staged, tid)
                             for kt in T.serial(kv_tiles):
                                 kv0: T.let[T.int32] = kt * KEYS
                                 # Key tiles wholly above the causal diagonal are skipped;
@@ -288,31 +291,11 @@ def attention_kernel(shape: AttentionShape) -> tirx.PrimFunc:
                                         s_r[i] = T.float32(0)
                                     for dc in T.serial(D // QC):
                                         if not resident:
-                                            load_rows(
-                                                q_s,
-                                                qk_row,
-                                                q,
-                                                q0,
-                                                BQ,
-                                                SQ,
-                                                b,
-                                                q_head,
-                                                dc * QC,
-                                                staged,
-                                                tid,
+                                            load_queries(
+                                                q_s, q, q0, b, q_head, dc * QC, staged, tid
                                             )
-                                        load_rows(
-                                            kv_s,
-                                            qk_row,
-                                            k,
-                                            kv0,
-                                            KEYS,
-                                            SKV,
-                                            b,
-                                            k_head,
-                                            dc * QC,
-                                            staged,
-                                            tid,
+                                        load_transposed(
+                                            kv_s, k, kv0, b, k_head, dc * QC, QC, staged, tid
                                         )
                                         T.tvm_storage_sync("shared")
                                         for d in T.serial(QC // VEC):
@@ -326,20 +309,23 @@ def attention_kernel(shape: AttentionShape) -> tirx.PrimFunc:
                                                         ],
                                                         "float32",
                                                     )
-                                            for u in T.unroll(KU):
-                                                for e in T.vectorized(VEC):
-                                                    cols_r[u * VEC + e] = T.cast(
-                                                        kv_s[
-                                                            (tx + u * LANES) * qk_row + d * VEC + e
-                                                        ],
-                                                        "float32",
-                                                    )
-                                            for a in T.unroll(RA):
-                                                for u in T.unroll(KU):
-                                                    for e in T.unroll(VEC):
+                                            for e in T.unroll(VEC):
+                                                # Kᵀ's row for the column paired with
+                                                # element e of the query vectors.
+                                                column: T.let[T.int32] = d + e * (QC // VEC)
+                                                for w in T.unroll(KU // VEC):
+                                                    for f in T.vectorized(VEC):
+                                                        cols_r[w * VEC + f] = T.cast(
+                                                            kv_s[
+                                                                rotated(column, tx * KU // VEC + w)
+                                                                + f
+                                                            ],
+                                                            "float32",
+                                                        )
+                                                for a in T.unroll(RA):
+                                                    for u in T.unroll(KU):
                                                         s_r[a * KU + u] += (
-                                                            rows_r[a * VEC + e]
-                                                            * cols_r[u * VEC + e]
+                                                            rows_r[a * VEC + e] * cols_r[u]
                                                         )
                                         T.tvm_storage_sync("shared")
                                     # Scaled and masked; each row's maximum over this
@@ -383,7 +369,7 @@ def attention_kernel(shape: AttentionShape) -> tirx.PrimFunc:
                                                 ]
                                     for vc in T.serial(v_chunks):
                                         load_transposed(
-                                            kv_s, v, kv0, b, v_head, vc * VC, staged, tid
+                                            kv_s, v, kv0, b, v_head, vc * VC, VC, staged, tid
                                         )
                                         T.tvm_storage_sync("shared")
                                         for j in T.serial(KEYS // VEC):
