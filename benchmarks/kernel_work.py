@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import operator
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,6 +55,41 @@ INDEX_OPS = {
     "Or": np.logical_or,
 }
 """Integer and boolean operations of index expressions, as numpy evaluates them."""
+
+
+class UnknownIndex(Exception):
+    """An index expression that depends on something other than the variables given (a value
+    loaded from memory, say)."""
+
+
+def evaluate_index(expr: tvm.runtime.Object, value_of: Callable) -> np.ndarray:
+    """An integer or boolean index expression over numpy arrays of its variables' values
+    (`value_of(var)`, which raises UnknownIndex for a variable it does not know)."""
+    kind = type(expr).__name__
+    if kind == "IntImm":
+        return np.int64(expr.value)
+    if kind in ("Var", "SizeVar"):
+        return value_of(expr)
+    if kind in INDEX_OPS:
+        a, b = evaluate_index(expr.a, value_of), evaluate_index(expr.b, value_of)
+        return INDEX_OPS[kind](a, b).astype(np.int64)
+    if kind == "Not":
+        return np.logical_not(evaluate_index(expr.a, value_of)).astype(np.int64)
+    if kind == "Cast":
+        return evaluate_index(expr.value, value_of)
+    if kind == "Select":
+        condition = evaluate_index(expr.condition, value_of).astype(bool)
+        chosen = (
+            evaluate_index(expr.true_value, value_of),
+            evaluate_index(expr.false_value, value_of),
+        )
+        return np.where(condition, *chosen)
+    if kind == "Let":
+        bound = evaluate_index(expr.value, value_of)
+        return evaluate_index(
+            expr.body, lambda var: bound if var.same_as(expr.var) else value_of(var)
+        )
+    raise UnknownIndex(kind)
 
 
 @dataclass(frozen=True)
@@ -114,10 +150,6 @@ def _cost(expr: tvm.runtime.Object) -> _Cost:
     return total
 
 
-class _Unknown(Exception):
-    """A guard that depends on something other than loops, invocations and their lets."""
-
-
 class _Counter:
     def __init__(self) -> None:
         self.total = _Cost()
@@ -162,43 +194,24 @@ class _Counter:
     def share(self, condition: tvm.ir.expr.Expr) -> float:
         """The share of the points of the loops and invocations around a guard where it
         holds; 1 where it depends on anything else, or on too many points to enumerate."""
+        variables: dict[tirx.Var, np.ndarray] = {}
+
+        def value_of(var: tirx.Var) -> np.ndarray:
+            if var in self.lets:
+                return evaluate_index(self.lets[var], value_of)
+            if var not in self.extents:
+                raise UnknownIndex(var.name)
+            if var not in variables:  # a new axis of the grid of points, in front
+                if math.prod(self.extents[v] for v in [var, *variables]) > _MAX_GUARD_POINTS:
+                    raise UnknownIndex("too many points to enumerate")
+                variables[var] = np.arange(self.extents[var]).reshape(-1, *[1] * len(variables))
+            return variables[var]
+
         try:
-            variables = sorted(self._variables(condition), key=lambda v: v.name)
-            extents = [self.extents[v] for v in variables]
-            if math.prod(extents) > _MAX_GUARD_POINTS:
-                return 1.0
-            grids = np.meshgrid(*(np.arange(e) for e in extents), indexing="ij", sparse=True)
-            holds = self._evaluate(condition, dict(zip(variables, grids, strict=True)))
-        except _Unknown:
+            holds = evaluate_index(condition, value_of)
+        except UnknownIndex:
             return 1.0
-        return float(np.broadcast_to(holds, extents).mean())
-
-    def _variables(self, expr: tvm.runtime.Object) -> set[tirx.Var]:
-        kind = type(expr).__name__
-        if kind in ("Var", "SizeVar"):
-            if expr in self.lets:
-                return self._variables(self.lets[expr])
-            if expr not in self.extents:
-                raise _Unknown(expr.name)
-            return {expr}
-        if kind == "IntImm":
-            return set()
-        if kind in INDEX_OPS:
-            return self._variables(expr.a) | self._variables(expr.b)
-        if kind == "Not":
-            return self._variables(expr.a)
-        raise _Unknown(kind)
-
-    def _evaluate(self, expr: tvm.runtime.Object, grids: dict) -> np.ndarray:
-        kind = type(expr).__name__
-        if kind in ("Var", "SizeVar"):
-            return grids[expr] if expr in grids else self._evaluate(self.lets[expr], grids)
-        if kind == "IntImm":
-            return np.int64(expr.value)
-        if kind == "Not":
-            return np.logical_not(self._evaluate(expr.a, grids))
-        a, b = self._evaluate(expr.a, grids), self._evaluate(expr.b, grids)
-        return INDEX_OPS[kind](a, b)
+        return float(np.broadcast_to(holds, [self.extents[v] for v in reversed(variables)]).mean())
 
 
 def flattened(function: tirx.PrimFunc) -> tirx.PrimFunc:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import tvm
-from kernel_work import INDEX_OPS, flattened
+from kernel_work import UnknownIndex, evaluate_index, flattened
 from tvm import tirx
 
 WARP = 32
@@ -77,10 +77,6 @@ class MemoryAccess:
 NO_ACCESS = MemoryAccess()
 
 
-class _Unknown(Exception):
-    """An index that depends on something other than loops and threads (a loaded value)."""
-
-
 class _Walker:
     def __init__(self, seed: int) -> None:
         self.rng = np.random.default_rng(seed)
@@ -92,28 +88,13 @@ class _Walker:
     # -- values over (samples, lanes) --------------------------------------------------------
 
     def evaluate(self, expr: tvm.runtime.Object) -> np.ndarray:
-        kind = type(expr).__name__
-        if kind == "IntImm":
-            return np.full((SAMPLES, 1), int(expr.value), dtype=np.int64)
-        if kind in ("Var", "SizeVar"):
-            if expr not in self.values:
-                raise _Unknown(expr.name)
-            return self.values[expr]
-        if kind in INDEX_OPS:
-            return INDEX_OPS[kind](self.evaluate(expr.a), self.evaluate(expr.b)).astype(np.int64)
-        if kind == "Not":
-            return np.logical_not(self.evaluate(expr.a)).astype(np.int64)
-        if kind == "Cast":
-            return self.evaluate(expr.value)
-        if kind == "Select":
-            condition = self.evaluate(expr.condition).astype(bool)
-            return np.where(
-                condition, self.evaluate(expr.true_value), self.evaluate(expr.false_value)
-            )
-        if kind == "Let":
-            self.values[expr.var] = self.evaluate(expr.value)
-            return self.evaluate(expr.body)
-        raise _Unknown(kind)
+        def value_of(var: tirx.Var) -> np.ndarray:
+            if var not in self.values:
+                raise UnknownIndex(var.name)
+            return self.values[var]
+
+        value = evaluate_index(expr, value_of)
+        return np.broadcast_to(value, np.broadcast_shapes(np.shape(value), (SAMPLES, 1)))
 
     def lanes(self, index: tvm.runtime.Object) -> np.ndarray:
         """Element index of every lane's access, (samples, lanes × vector width)."""
@@ -181,7 +162,7 @@ class _Walker:
             self.expression(stmt.value, trips, mask)
             try:
                 self.values[stmt.var] = self.evaluate(stmt.value)
-            except _Unknown:
+            except UnknownIndex:
                 self.values.pop(stmt.var, None)
             self.statement(stmt.body, trips, mask)
         elif kind == "BufferStore":
@@ -196,7 +177,7 @@ class _Walker:
     def _condition(self, expr: tvm.runtime.Object) -> np.ndarray:
         try:
             value = self.evaluate(expr)
-        except _Unknown:
+        except UnknownIndex:
             return np.ones((SAMPLES, self.width), dtype=bool)
         return np.broadcast_to(value.astype(bool), (SAMPLES, self.width))
 
@@ -230,7 +211,7 @@ class _Walker:
             return
         try:
             elements = self.lanes(indices[0])
-        except _Unknown:
+        except UnknownIndex:
             return
         per_lane = elements.shape[1] // self.width
         active = np.repeat(np.broadcast_to(mask, (SAMPLES, self.width)), per_lane, axis=1)
