@@ -173,7 +173,7 @@ def attention_kernel(shape: AttentionShape) -> tirx.PrimFunc:
     qk_row = padded(QC, itemsize, VEC)
     kv_size = max(QC, VC) * KEYS
     key_vectors = KEYS // VEC
-    # Rows of the probability and Vᵀ tiles sharing one sweep of the banks.
+    # Rows of the probability, Kᵀ and Vᵀ tiles sharing one sweep of the banks.
     rows_per_sweep = max(1, BANKS * BANK_BYTES // (KEYS * itemsize))
     resident = QC == D  # Q is loaded once, not once per key tile
     scale = shape.scale if shape.scale is not None else 1.0 / math.sqrt(D)
