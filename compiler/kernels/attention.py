@@ -117,13 +117,38 @@ class Tiling:
     def query_rows(self) -> int:
         return ROW_GROUPS * self.rows
 
+    def tiles(self, itemsize: int) -> Tiles:
+        """The workgroup-memory tiles that the kernel allocates and `workgroup_bytes` counts."""
+        q_row = padded(self.qk_chunk, itemsize, self.vector)
+        return Tiles(
+            itemsize=itemsize,
+            q_row=q_row,
+            q=self.query_rows * q_row,
+            # Kᵀ, then Vᵀ, in rows of KEYS (`rotated`, unpadded)
+            kv=max(self.qk_chunk, self.v_chunk) * KEYS,
+            p=self.query_rows * KEYS,
+            partials=self.query_rows * LANES,
+        )
+
     def workgroup_bytes(self, itemsize: int) -> int:
-        q_tile = self.query_rows * padded(self.qk_chunk, itemsize, self.vector) * itemsize
-        # Kᵀ, then Vᵀ, in rows of KEYS (`rotated`, unpadded)
-        kv_tile = max(self.qk_chunk, self.v_chunk) * KEYS * itemsize
-        p_tile = self.query_rows * KEYS * itemsize
-        partial_tile = self.query_rows * LANES * 4  # fp32 row maxima, then row sums
-        return q_tile + kv_tile + p_tile + partial_tile
+        return self.tiles(itemsize).bytes
+
+
+@dataclass(frozen=True)
+class Tiles:
+    """Elements of each workgroup-memory tile: Q (rows of `q_row`, padded), Kᵀ/Vᵀ,
+    probabilities, all in the input dtype, and the fp32 partial row maxima, then sums."""
+
+    itemsize: int
+    q_row: int
+    q: int
+    kv: int
+    p: int
+    partials: int
+
+    @property
+    def bytes(self) -> int:
+        return (self.q + self.kv + self.p) * self.itemsize + self.partials * 4
 
 
 def _divisors(n: int) -> list[int]:
@@ -170,8 +195,8 @@ def attention_kernel(shape: AttentionShape) -> tirx.PrimFunc:
     )
     itemsize = DataType(dtype).bits // 8
     # Tiles are flat so that TVM's buffer compaction keeps the padding of their rows.
-    qk_row = padded(QC, itemsize, VEC)
-    kv_size = max(QC, VC) * KEYS
+    tiles = tiling.tiles(itemsize)
+    qk_row = tiles.q_row
     key_vectors = KEYS // VEC
     # Rows of the probability, Kᵀ and Vᵀ tiles sharing one sweep of the banks.
     rows_per_sweep = max(1, BANKS * BANK_BYTES // (KEYS * itemsize))
@@ -253,10 +278,12 @@ def attention_kernel(shape: AttentionShape) -> tirx.PrimFunc:
                 for ty in T.thread_binding(ROW_GROUPS, thread="threadIdx.y"):
                     for tx in T.thread_binding(LANES, thread="threadIdx.x"):
                         with T.sblock("attention"):
-                            q_s = T.sblock_alloc_buffer((BQ * qk_row,), dtype, scope="shared")
-                            kv_s = T.sblock_alloc_buffer((kv_size,), dtype, scope="shared")
-                            p_s = T.sblock_alloc_buffer((BQ * KEYS,), dtype, scope="shared")
-                            part_s = T.sblock_alloc_buffer((BQ * LANES,), "float32", scope="shared")
+                            q_s = T.sblock_alloc_buffer((tiles.q,), dtype, scope="shared")
+                            kv_s = T.sblock_alloc_buffer((tiles.kv,), dtype, scope="shared")
+                            p_s = T.sblock_alloc_buffer((tiles.p,), dtype, scope="shared")
+                            part_s = T.sblock_alloc_buffer(
+                                (tiles.partials,), "float32", scope="shared"
+                            )
                             staged = T.sblock_alloc_buffer((VEC,), dtype, scope="local")
                             # This invocation's rows at one step (query values, then
                             # probabilities) and its keys, then values of V, a vector each.
