@@ -268,16 +268,17 @@ def test_staging_reads_runs_of_each_row(dtype: str, sectors: float) -> None:
     assert access.sector_efficiency > sectors
 
 
-@pytest.mark.parametrize(("head_dim", "flops_per_access"), [(40, 400), (80, 400), (512, 190)])
+@pytest.mark.parametrize(("head_dim", "flops_per_access"), [(40, 470), (80, 480), (512, 190)])
 def test_each_workgroup_memory_read_feeds_several_multiply_adds(
     head_dim: int, flops_per_access: int
 ) -> None:
     """An invocation multiplies each vector of query values it reads from workgroup memory by
     its 4 keys and each vector of keys by its 4 rows' query values, and each vector of
-    probabilities by its values of V: at SD-1.5's head sizes about 440 flops per warp-wide
-    workgroup-memory instruction (160 reading one value at a time, 60 when each invocation
-    owned one row). The VAE's 512-wide head keeps one row per invocation, for its
-    accumulators."""
+    probabilities by its values of V, and exchanges its rows' partial maxima with the row's
+    other invocations a vector of 4 rows at a time: at SD-1.5's head sizes about 500 flops per
+    warp-wide workgroup-memory instruction (435 and 461 exchanging one row's maximum at a
+    time, 160 reading one value at a time, 60 when each invocation owned one row). The VAE's
+    512-wide head keeps one row per invocation, for its accumulators."""
     shape = AttentionShape(2, 8, 4096, 4096, head_dim, head_dim, "float16")
     kernel = attention_kernel(shape)
     flops = load("kernel_work").kernel_work(kernel).flops
