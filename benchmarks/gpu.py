@@ -249,6 +249,13 @@ def _library_lines(library: dict[str, Any]) -> list[str]:
         f"{library['built_from']}, on {adapter.get('vendor', '?')} "
         f"{adapter.get('architecture', '')} ({adapter.get('description', '?')})"
     ]
+    if "subgroup_sizes" in adapter:
+        low, high = adapter["subgroup_sizes"]
+        lines.append(
+            f"  subgroups of {low} to {high}; experimental features: "
+            f"{', '.join(adapter['experimental_features']) or 'none'}; subgroup matrices: "
+            f"{', '.join(adapter['subgroup_matrix_configs']) or 'none'}"
+        )
     for note in ("cut", "failed"):
         if note in library:
             lines.append(f"  {note.upper()}: {library[note]}")

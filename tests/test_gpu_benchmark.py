@@ -201,7 +201,14 @@ def test_report_on_swiftshader_has_every_section(
     assert set(torch_ms) == {"float32", "float16"}
     assert all(len(samples) == 2 for samples in torch_ms.values())
     (library,) = report["webgpu"]
-    assert library["adapter"]["architecture"] == "swiftshader"
+    adapter = library["adapter"]
+    assert adapter["architecture"] == "swiftshader"
+    # What later schedules could use, as SwiftShader offers it: subgroups 4 wide, no tensor
+    # cores, and experimental features, which Dawn lists only with allow_unsafe_apis.
+    assert adapter["subgroup_sizes"] == [4, 4]
+    assert adapter["subgroup_matrix_configs"] == []
+    assert adapter["experimental_features"]
+    assert not set(adapter["experimental_features"]) & set(adapter["features"])
     assert library["errors"] == [] and "failed" not in library and "cut" not in library
     assert library["compile_s"] > 0
     for name in FUNCTIONS:
@@ -239,6 +246,8 @@ def test_report_on_swiftshader_has_every_section(
         "UNet2DConditionModel",
         "WebGPU tiny-sd1 float32",
         "pipelines compiled in",
+        "subgroups of 4 to 4; experimental features: chromium-experimental-",
+        "subgroup matrices: none",
         "encode ms",
         "one submit ms",
         *FUNCTIONS,

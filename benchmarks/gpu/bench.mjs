@@ -26,6 +26,9 @@ const DAWN_TOGGLES = [
   // Per-pass timings need full timestamp resolution.
   "disable-dawn-features=timestamp_quantization",
 ];
+// Dawn lists its experimental features (subgroup matrices among them) only to an instance with
+// this toggle; the model runs on one without it, as in a browser.
+const LISTING_TOGGLES = ["enable-dawn-features=allow_unsafe_apis"];
 /** Inputs that are one number in every call, as a generation passes them. */
 const CONSTANT_INPUTS = { timestep: 500, guidance_scale: 7.5 };
 const DEFAULT_FUNCTIONS = "encode_text,denoise,decode_image";
@@ -108,9 +111,26 @@ function randomBytes(shape, dtype, seed) {
   return new Uint8Array(values.buffer);
 }
 
-function adapterInfo(adapter) {
+/**
+ * The adapter, and what later schedules could use on it: its subgroup sizes, and the
+ * experimental features and subgroup-matrix shapes (tensor cores) that `listing`, the same
+ * adapter seen with LISTING_TOGGLES, offers.
+ */
+function adapterInfo(adapter, listing) {
   const { vendor, architecture, device, description } = adapter.info;
-  return { vendor, architecture, device, description, features: [...adapter.features].sort() };
+  const matrices = listing.info.subgroupMatrixConfigs ?? [];
+  return {
+    vendor,
+    architecture,
+    device,
+    description,
+    features: [...adapter.features].sort(),
+    subgroup_sizes: [adapter.info.subgroupMinSize, adapter.info.subgroupMaxSize],
+    experimental_features: [...listing.features].filter((f) => !adapter.features.has(f)).sort(),
+    subgroup_matrix_configs: matrices.map(
+      (c) => `${c.componentType}→${c.resultComponentType} ${c.M}×${c.N}×${c.K}`,
+    ),
+  };
 }
 
 const model = JSON.parse(readFileSync(args.model, "utf8"));
@@ -127,11 +147,13 @@ const save = () => writeFileSync(args.out, JSON.stringify(result, null, 1) + "\n
 const { create, globals } = await import(pathToFileURL(join(resolve(args.webgpu), "index.js")));
 Object.assign(globalThis, globals);
 const profiler = new PassProfiler(globals);
-// Held for the whole run: dawn.node crashes if the GPU object is collected under its adapter.
+// Held for the whole run: dawn.node crashes if a GPU object is collected under its adapter.
 const gpu = create(DAWN_TOGGLES);
+const listingGpu = create(LISTING_TOGGLES);
 const adapter = await gpu.requestAdapter({ powerPreference: "high-performance" });
 if (adapter === null) throw new Error("Dawn found no WebGPU adapter");
-result.adapter = adapterInfo(adapter);
+const listing = await listingGpu.requestAdapter({ powerPreference: "high-performance" });
+result.adapter = adapterInfo(adapter, listing ?? adapter);
 save();
 log(`adapter: ${result.adapter.vendor} ${result.adapter.description}`);
 const timestamps = adapter.features.has("timestamp-query");
