@@ -20,15 +20,19 @@ import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { PassProfiler } from "./profiler.mjs";
 
-const DAWN_TOGGLES = [
-  // shader-f16 on NVIDIA's Vulkan driver is behind this toggle.
-  "enable-dawn-features=vulkan_enable_f16_on_nvidia",
-  // Per-pass timings need full timestamp resolution.
-  "disable-dawn-features=timestamp_quantization",
-];
+/** Dawn's toggles for an instance, with the features in `enabled` turned on too. */
+function dawnToggles(...enabled) {
+  return [
+    // shader-f16 on NVIDIA's Vulkan driver is behind vulkan_enable_f16_on_nvidia.
+    `enable-dawn-features=${["vulkan_enable_f16_on_nvidia", ...enabled].join(",")}`,
+    // Per-pass timings need full timestamp resolution.
+    "disable-dawn-features=timestamp_quantization",
+  ];
+}
+const DAWN_TOGGLES = dawnToggles();
 // Dawn lists its experimental features (subgroup matrices among them) only to an instance with
-// this toggle; the model runs on one without it, as in a browser.
-const LISTING_TOGGLES = ["enable-dawn-features=allow_unsafe_apis"];
+// allow_unsafe_apis; the model runs on one without it, as in a browser.
+const LISTING_TOGGLES = dawnToggles("allow_unsafe_apis");
 /** Inputs that are one number in every call, as a generation passes them. */
 const CONSTANT_INPUTS = { timestep: 500, guidance_scale: 7.5 };
 const DEFAULT_FUNCTIONS = "encode_text,denoise,decode_image";
