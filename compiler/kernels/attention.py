@@ -45,6 +45,7 @@ Without that room, float32's SD-1.5 tiles would not fit two rows per invocation 
 from __future__ import annotations
 
 import math
+import operator
 from dataclasses import dataclass
 
 from tvm import tirx
@@ -272,6 +273,23 @@ def attention_kernel(shape: AttentionShape) -> tirx.PrimFunc:
                 for e in T.vectorized(VEC):
                     dst[rotated(c, vector) + e] = staged[e]
 
+    @T.macro
+    def combine_rows(values, fold, identity, part_s, partial_r, ty, tx):
+        """Each of this invocation's RA rows, folded over the row's LANES invocations: each
+        writes its partials as one vector and reads the row group's LANES vectors, a vector
+        at a time into `partial_r` (TVM would re-load a vector once per lane to fold it in
+        place)."""
+        for a in T.vectorized(RA):
+            part_s[partials(ty, tx) + a] = values[a]
+        T.tvm_storage_sync("shared")
+        for a in T.unroll(RA):
+            values[a] = T.float32(identity)
+        for lane in T.serial(LANES):
+            for a in T.vectorized(RA):
+                partial_r[a] = part_s[partials(ty, lane) + a]
+            for a in T.unroll(RA):
+                values[a] = fold(values[a], partial_r[a])
+
     q_slice, k_slice, v_slice = shape.slices
 
     @T.prim_func(private=True, s_tir=True)
@@ -366,12 +384,13 @@ def attention_kernel(shape: AttentionShape) -> tirx.PrimFunc:
                                                             rows_r[a * VEC + e] * cols_r[u]
                                                         )
                                         T.tvm_storage_sync("shared")
-                                    # Scaled and masked; each row's maximum over this
-                                    # invocation's keys, for its row's other invocations.
+                                    # Scaled and masked; each row's running maximum and
+                                    # its maximum over this invocation's keys, then over
+                                    # all the row's keys of the tile.
                                     for a in T.unroll(RA):
                                         row: T.let[T.int32] = ty + a * ROW_GROUPS
                                         last: T.let[T.int32] = T.min(SKV - 1, q0 + row + offset)
-                                        m_new[a] = T.float32(_MASKED)
+                                        m_new[a] = m_r[a]
                                         for u in T.unroll(KU):
                                             # 1 past the row's last key, else 0: arithmetic, not a
                                             # branch (with 16 branches on correlated conditions,
@@ -384,16 +403,7 @@ def attention_kernel(shape: AttentionShape) -> tirx.PrimFunc:
                                                 scale_log2
                                             ) + masked * T.float32(_MASKED)
                                             m_new[a] = T.max(m_new[a], s_r[a * KU + u])
-                                    for a in T.vectorized(RA):
-                                        part_s[partials(ty, tx) + a] = m_new[a]
-                                    T.tvm_storage_sync("shared")
-                                    for a in T.unroll(RA):
-                                        m_new[a] = m_r[a]
-                                    for lane in T.serial(LANES):
-                                        for a in T.vectorized(RA):
-                                            partial_r[a] = part_s[partials(ty, lane) + a]
-                                        for a in T.unroll(RA):
-                                            m_new[a] = T.max(m_new[a], partial_r[a])
+                                    combine_rows(m_new, T.max, _MASKED, part_s, partial_r, ty, tx)
                                     for a in T.unroll(RA):
                                         row: T.let[T.int32] = ty + a * ROW_GROUPS
                                         alpha: T.let[T.float32] = T.exp2(m_r[a] - m_new[a])
@@ -436,16 +446,7 @@ def attention_kernel(shape: AttentionShape) -> tirx.PrimFunc:
                                                             )
                                         T.tvm_storage_sync("shared")
                             # Each row's sum, from the partial sums of its invocations.
-                            for a in T.vectorized(RA):
-                                part_s[partials(ty, tx) + a] = l_r[a]
-                            T.tvm_storage_sync("shared")
-                            for a in T.unroll(RA):
-                                l_r[a] = T.float32(0)
-                            for lane in T.serial(LANES):
-                                for a in T.vectorized(RA):
-                                    partial_r[a] = part_s[partials(ty, lane) + a]
-                                for a in T.unroll(RA):
-                                    l_r[a] += partial_r[a]
+                            combine_rows(l_r, operator.add, 0.0, part_s, partial_r, ty, tx)
                             for a in T.unroll(RA):
                                 row: T.let[T.int32] = ty + a * ROW_GROUPS
                                 if q0 + row < SQ:
