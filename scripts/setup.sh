@@ -9,6 +9,8 @@ command -v emcc >/dev/null || missing+=(emscripten)
 [ -d /usr/share/nodejs/acorn ] || missing+=(node-acorn)
 command -v chromium >/dev/null || missing+=(chromium)
 command -v node >/dev/null || missing+=(nodejs npm)
+# Debian's own lavapipe brings the libraries (LLVM, ...) of the newer one fetched below.
+dpkg -s mesa-vulkan-drivers >/dev/null 2>&1 || missing+=(mesa-vulkan-drivers)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "[setup] apt-get install ${missing[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
@@ -21,3 +23,5 @@ python3 -c "import torch" 2>/dev/null || python3 -m pip install -q "torch==2.13.
 python3 -m pip install -q -e ".[test]"
 
 (cd runtime_ts && npm ci --no-audit --no-fund --loglevel=error)
+
+bash scripts/fetch_lavapipe.sh

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 ARTIFACTS = Path(__file__).parent / ".artifacts"
+WEBGPU_NPM = "webgpu@0.6.2"  # Dawn for node, where tests run WebGPU outside Chromium
 os.environ.setdefault("WEBSD_CACHE_DIR", str(ARTIFACTS / "cache"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -48,6 +49,16 @@ def tiny_sd1_build(tiny_sd1: Path, tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture(scope="session")
+def tiny_sd1_fp16(tiny_sd1: Path, tmp_path_factory: pytest.TempPathFactory):
+    """tiny-sd1 with fp16 kernels and weights (`--dtype float16`)."""
+    from websd.build import build_model
+    from websd.spec import BuildOptions
+
+    out = tmp_path_factory.mktemp("fp16") / "tiny-sd1"
+    return build_model(tiny_sd1, out, BuildOptions(dtype="float16"))
+
+
+@pytest.fixture(scope="session")
 def tiny_sd1_two_sizes_build(tiny_sd1: Path, tmp_path_factory: pytest.TempPathFactory):
     """tiny-sd1 compiled for its own 64x64 and a wide 128x64, as the fixture site's `first`."""
     from websd.build import build_model
@@ -62,3 +73,16 @@ def tiny_sd2_build(tiny_sd2: Path, tmp_path_factory: pytest.TempPathFactory):
     from websd.build import build_model
 
     return build_model(tiny_sd2, tmp_path_factory.mktemp("build") / "tiny-sd2")
+
+
+@pytest.fixture(scope="session")
+def webgpu_package() -> Path:
+    """npm webgpu (Dawn for node), installed once into the test artifacts."""
+    import subprocess
+
+    prefix = ARTIFACTS / "npm-webgpu"
+    package = prefix / "node_modules" / "webgpu"
+    if not (package / "index.js").is_file():
+        npm = ["npm", "install", "--prefix", str(prefix), "--no-save", "--no-audit", "--no-fund"]
+        subprocess.run([*npm, "--ignore-scripts", "--loglevel=error", WEBGPU_NPM], check=True)
+    return package

@@ -6,15 +6,6 @@ import numpy as np
 import pytest
 
 
-@pytest.fixture(scope="module")
-def tiny_sd1_fp16(tiny_sd1, tmp_path_factory):
-    from websd.build import build_model
-    from websd.spec import BuildOptions
-
-    out = tmp_path_factory.mktemp("fp16") / "tiny-sd1"
-    return build_model(tiny_sd1, out, BuildOptions(dtype="float16"))
-
-
 def test_manifest_and_kernels_ask_for_shader_f16(tiny_sd1_fp16):
     manifest = tiny_sd1_fp16.manifest
     assert manifest["dtype"] == "float16"

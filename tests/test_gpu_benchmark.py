@@ -21,10 +21,8 @@ import pytest
 from benchmark_scripts import load
 
 ROOT = Path(__file__).parents[1]
-ARTIFACTS = Path(__file__).parent / ".artifacts"
 SWIFTSHADER = Path("/usr/lib/chromium")
 TVMJS = ROOT / "runtime_ts/node_modules/@mlc-ai/web-runtime/lib/index.js"
-WEBGPU_NPM = "webgpu@0.6.2"
 FUNCTIONS = ("encode_text", "denoise", "decode_image")
 KINDS = ("attention", "conv2d", "matmul", "norm", "elementwise/other")
 
@@ -161,17 +159,6 @@ needs_webgpu = pytest.mark.skipif(
     or not TVMJS.is_file(),
     reason="needs chromium's SwiftShader, node, npm, emcc and runtime_ts' node_modules",
 )
-
-
-@pytest.fixture(scope="module")
-def webgpu_package() -> Path:
-    """npm webgpu (Dawn for node), installed once into the test artifacts."""
-    prefix = ARTIFACTS / "npm-webgpu"
-    package = prefix / "node_modules" / "webgpu"
-    if not (package / "index.js").is_file():
-        npm = ["npm", "install", "--prefix", str(prefix), "--no-save", "--no-audit", "--no-fund"]
-        subprocess.run([*npm, "--ignore-scripts", "--loglevel=error", WEBGPU_NPM], check=True)
-    return package
 
 
 @pytest.fixture(scope="module")

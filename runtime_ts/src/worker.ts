@@ -7,12 +7,10 @@
 
 import { serializeError, WebsdError } from "./errors";
 import { describeAdapter, findAdapter, requestDevice } from "./gpu";
-import { artifactUrls, checkedFiles, type Manifest } from "./manifest";
-import { Model } from "./model";
-import { Pipeline } from "./pipeline";
-import type { FromWorker, LoadEvent, ToWorker } from "./protocol";
-import { ModelStore } from "./store";
-import { PromptTokenizer } from "./tokenizer";
+import { loadPipeline } from "./load";
+import type { Manifest } from "./manifest";
+import type { Pipeline } from "./pipeline";
+import type { FromWorker, ToWorker } from "./protocol";
 
 declare const self: DedicatedWorkerGlobalScope;
 
@@ -26,7 +24,6 @@ let queue: Promise<void> = Promise.resolve();
 const running = new Map<number, AbortController>();
 
 async function load(manifestUrl: string, manifest: Manifest): Promise<Pipeline> {
-  const urls = artifactUrls(manifest, manifestUrl);
   const adapter = await findAdapter();
   const device = await requestDevice(adapter, manifest.webgpu);
   void device.lost.then((info) => {
@@ -35,17 +32,11 @@ async function load(manifestUrl: string, manifest: Manifest): Promise<Pipeline> 
       "the computer sleeps, or memory runs out. Retry to load the model again.";
     post({ type: "lost", error: serializeError(new WebsdError("device-lost", message)) });
   });
-  const progress = (event: LoadEvent) => post({ type: "load-progress", event });
-  const store = new ModelStore(checkedFiles(manifest, urls), manifest.content_hash, (p) =>
-    progress({ kind: "download", ...p }),
+  const pipeline = await loadPipeline(manifestUrl, manifest, device, (event) =>
+    post({ type: "load-progress", event }),
   );
-  const tokenizerJson = await store.bytes(urls.tokenizer);
-  const model = await Model.load(manifest, urls, device, store, (fraction) =>
-    progress({ kind: "compile", fraction }),
-  );
-  const tokenizer = await PromptTokenizer.load(tokenizerJson.buffer, manifest.text);
   post({ type: "ready", adapter: describeAdapter(adapter) });
-  return new Pipeline(manifest, model, tokenizer);
+  return pipeline;
 }
 
 async function generate(

@@ -1,0 +1,100 @@
+/**
+ * One generation by the browser runtime, in node, on the WebGPU of npm `webgpu` (Dawn): what the
+ * worker does for a page, with no page. It reaches adapters that Chromium does not use: Mesa's
+ * lavapipe has shader-f16, which SwiftShader lacks, so a float16 build runs on it as it would
+ * on a reader's GPU.
+ *
+ *   node test/generate.mjs --webgpu DIR --manifest URL --request JSON --out PREFIX
+ *
+ * DIR is the installed `webgpu` package; URL the model's websd-model.json, served over http;
+ * JSON the GenerateRequest fields to change from the defaults below (the size: the first). Writes PREFIX.rgba (the
+ * pixels) and PREFIX.json (the adapter, its features, the image's size, seed and timings).
+ */
+
+import { writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { describeAdapter, findAdapter, requestDevice } from "../src/gpu";
+import { loadPipeline } from "../src/load";
+import { findSize, parseManifest, sizeName } from "../src/manifest";
+import type { GenerateRequest } from "../src/pipeline";
+
+const DEFAULT_REQUEST: Omit<GenerateRequest, "size"> = {
+  prompt: "a photo of a red cat",
+  negativePrompt: "",
+  seed: 42,
+  steps: 2,
+  guidance: 7.5,
+  scheduler: "dpm++2m",
+  previewEvery: 0,
+};
+
+/** Cache Storage in memory, as much of it as the model store uses: node has none. */
+class MemoryCache {
+  private readonly entries = new Map<string, ArrayBuffer>();
+
+  async match(key: string): Promise<Response | undefined> {
+    const body = this.entries.get(key);
+    return body === undefined ? undefined : new Response(body.slice(0));
+  }
+
+  async put(key: string, response: Response): Promise<void> {
+    this.entries.set(key, await response.arrayBuffer());
+  }
+
+  async delete(key: string): Promise<boolean> {
+    return this.entries.delete(key);
+  }
+}
+
+interface WebgpuPackage {
+  create(dawnOptions: string[]): GPU;
+  globals: object;
+}
+
+const { values: args } = parseArgs({
+  options: {
+    webgpu: { type: "string" },
+    manifest: { type: "string" },
+    request: { type: "string", default: "{}" },
+    out: { type: "string" },
+  },
+});
+if (args.webgpu === undefined || args.manifest === undefined || args.out === undefined) {
+  throw new Error("usage: generate.mjs --webgpu DIR --manifest URL [--request JSON] --out PREFIX");
+}
+
+const webgpu = createRequire(join(args.webgpu, "package.json"))(args.webgpu) as WebgpuPackage;
+const cache = new MemoryCache();
+Object.assign(globalThis, webgpu.globals, {
+  navigator: { gpu: webgpu.create([]) },
+  isSecureContext: true,
+  caches: { open: async () => cache, has: async () => true },
+});
+
+const manifest = parseManifest(await (await fetch(args.manifest)).json());
+const request: GenerateRequest = {
+  ...DEFAULT_REQUEST,
+  size: sizeName(findSize(manifest)),
+  ...(JSON.parse(args.request) as Partial<GenerateRequest>),
+};
+const adapter = await findAdapter();
+const device = await requestDevice(adapter, manifest.webgpu);
+const errors: string[] = [];
+device.addEventListener("uncapturederror", (event) =>
+  errors.push((event as GPUUncapturedErrorEvent).error.message),
+);
+const pipeline = await loadPipeline(args.manifest, manifest, device, () => {});
+const image = await pipeline.generate(request, () => {});
+writeFileSync(`${args.out}.rgba`, image.data);
+const report = {
+  adapter: describeAdapter(adapter),
+  features: [...adapter.features].sort(),
+  width: image.width,
+  height: image.height,
+  seed: image.seed,
+  timings: image.timings,
+  errors,
+};
+writeFileSync(`${args.out}.json`, JSON.stringify(report, null, 2));
