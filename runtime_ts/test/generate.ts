@@ -7,8 +7,9 @@
  *   node test/generate.mjs --webgpu DIR --manifest URL --request JSON --out PREFIX
  *
  * DIR is the installed `webgpu` package; URL the model's websd-model.json, served over http;
- * JSON the GenerateRequest fields to change from the defaults below (the size: the first). Writes PREFIX.rgba (the
- * pixels) and PREFIX.json (the adapter, its features, the image's size, seed and timings).
+ * JSON the GenerateRequest fields to change from the defaults below (size: the model's first).
+ * Writes PREFIX.rgba (the pixels) and PREFIX.json (the adapter, its features, the image's size,
+ * seed and timings, and the device's uncaptured errors).
  */
 
 import { writeFileSync } from "node:fs";
