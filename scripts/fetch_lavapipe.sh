@@ -16,7 +16,8 @@ trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/lists/partial" "$work/cache/archives/partial"
 echo "deb http://deb.debian.org/debian $suite main" >"$work/sources.list"
 apt=(apt-get -qq -o Dir::Etc::SourceList="$work/sources.list" -o Dir::Etc::SourceParts=-
-  -o Dir::State::Lists="$work/lists" -o Dir::Cache="$work/cache" -o Debug::NoLocking=1 -o APT::Sandbox::User="$(id -un)")
+  -o Dir::State::Lists="$work/lists" -o Dir::Cache="$work/cache" -o Debug::NoLocking=1
+  -o APT::Sandbox::User="$(id -un)")
 echo "[setup] lavapipe from $suite"
 "${apt[@]}" update
 (cd "$work" && "${apt[@]}" download "mesa-vulkan-drivers/$suite")

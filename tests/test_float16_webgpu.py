@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from browser import serve
+from images import psnr
 
 ROOT = Path(__file__).parents[1]
 LAVAPIPE = Path(__file__).parent / ".artifacts" / "lavapipe" / "lvp_icd.json"
@@ -29,11 +30,6 @@ REQUEST = {
     "guidance": 7.5,
     "scheduler": "dpm++2m",
 }
-
-
-def psnr(ours: np.ndarray, reference: np.ndarray) -> float:
-    mse = float(((ours.astype(float) - reference.astype(float)) ** 2).mean())
-    return 10 * np.log10(255**2 / max(mse, 1e-12))
 
 
 @pytest.fixture(scope="module")
