@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from browser import canvas_rgba, launch, serve, wait_for_status, watch
+from images import max_diff
 from PIL import Image
 from sitebuild import build_site, copy_fixture_site
 
@@ -42,11 +43,6 @@ def _screenshot(page, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.locator(PLAYGROUND).screenshot(path=SCREENSHOTS / f"{name}.png")
     page.screenshot(path=SCREENSHOTS / f"{name}-page.png", full_page=True)
-
-
-def _max_diff(rgba: bytes | np.ndarray, reference: np.ndarray) -> int:
-    ours = np.frombuffer(bytes(rgba), np.uint8).reshape(reference.shape)
-    return int(np.abs(ours.astype(int) - reference.astype(int)).max())
 
 
 def _status(page) -> str:
@@ -122,7 +118,7 @@ def test_playground_generates_the_native_image(first_page, server, native, site)
     width, height, rgba = canvas_rgba(page)
     reference = native.generate("a photo of a red cat", "", seed=42, steps=3, guidance=7.5)
     assert (width, height) == (64, 64)
-    diff = _max_diff(rgba, reference.rgba)
+    diff = max_diff(rgba, reference.rgba)
     _record("playground dpm++2m guidance 7.5, 3 steps: max pixel diff", diff)
     assert diff <= MAX_PIXEL_DIFF
     caption = playground.locator(".websd-caption").inner_text()
@@ -150,7 +146,7 @@ def test_playground_generates_the_native_image(first_page, server, native, site)
         "a photo of a red cat", "", seed=42, steps=2, guidance=7.5, size=ImageSize(128, 64)
     )
     assert (width, height) == (128, 64)
-    diff = _max_diff(rgba, reference.rgba)
+    diff = max_diff(rgba, reference.rgba)
     _record("playground at 128x64, 2 steps: max pixel diff", diff)
     assert diff <= MAX_PIXEL_DIFF
     size.select_option("64x64")
@@ -244,11 +240,11 @@ def test_api_from_page_script(first_page, server, native):
     reference = native.generate(
         "a blue dog", "red", seed=7, steps=3, guidance=5.0, scheduler="euler-a"
     )
-    guided_diff = _max_diff(guided["data"], reference.rgba)
+    guided_diff = max_diff(guided["data"], reference.rgba)
     long_prompt = "a photo of a red cat " * 20
     reference = native.generate(long_prompt, seed=1234, steps=2, guidance=1.0, scheduler="ddim")
     assert reference.truncated and unguided["promptTruncated"]
-    unguided_diff = _max_diff(unguided["data"], reference.rgba)
+    unguided_diff = max_diff(unguided["data"], reference.rgba)
     _record("api euler-a guidance 5, 3 steps, negative prompt: max pixel diff", guided_diff)
     _record("api ddim guidance 1 (denoise_cond), truncated prompt: max pixel diff", unguided_diff)
     _record("api timings (ms)", timings)
@@ -280,7 +276,7 @@ def test_float16_model_runs_its_float32_fallback(chromium, server, native):
     width, height, rgba = canvas_rgba(page)
     reference = native.generate("a photo of a red cat", "", seed=42, steps=2, guidance=7.5)
     assert (width, height) == (64, 64)
-    diff = _max_diff(rgba, reference.rgba)
+    diff = max_diff(rgba, reference.rgba)
     _record("float32 fallback playground, 2 steps: max pixel diff", diff)
     assert diff <= MAX_PIXEL_DIFF
     assert playground.locator(".websd-caption").inner_text().endswith("· float32 fallback")

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from browser import serve
-from images import psnr
+from images import max_diff, psnr
 
 ROOT = Path(__file__).parents[1]
 LAVAPIPE = Path(__file__).parent / ".artifacts" / "lavapipe" / "lvp_icd.json"
@@ -76,6 +76,6 @@ def test_float16_build_draws_the_native_image_with_shader_f16(
     assert ours.shape == half.shape
     # The native float16 library computes what the WGSL does, as the browser tests' float32
     # one does; the float32 build bounds how far float16 may drift at all (docs/models.md).
-    assert np.abs(ours.astype(int) - half.astype(int)).max() <= 2
+    assert max_diff(ours, half) <= 2
     assert psnr(ours[..., :3], full[..., :3]) >= 30
     assert (ours[..., 3] == 255).all()
