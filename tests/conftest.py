@@ -9,10 +9,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import node_webgpu
 import pytest
 
 ARTIFACTS = Path(__file__).parent / ".artifacts"
-WEBGPU_NPM = "webgpu@0.6.2"  # Dawn for node, where tests run WebGPU outside Chromium
 os.environ.setdefault("WEBSD_CACHE_DIR", str(ARTIFACTS / "cache"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -78,11 +78,4 @@ def tiny_sd2_build(tiny_sd2: Path, tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture(scope="session")
 def webgpu_package() -> Path:
     """npm webgpu (Dawn for node), installed once into the test artifacts."""
-    import subprocess
-
-    prefix = ARTIFACTS / "npm-webgpu"
-    package = prefix / "node_modules" / "webgpu"
-    if not (package / "index.js").is_file():
-        npm = ["npm", "install", "--prefix", str(prefix), "--no-save", "--no-audit", "--no-fund"]
-        subprocess.run([*npm, "--ignore-scripts", "--loglevel=error", WEBGPU_NPM], check=True)
-    return package
+    return node_webgpu.webgpu_package()

@@ -1,27 +1,23 @@
 """A float16 build drawing its image on WebGPU with shader-f16, through the browser runtime.
 
 Chromium's SwiftShader has no shader-f16, so the browser tests run a float16 build's float32
-fallback, and the kernel tests run float16 kernels rewritten to f32. Here the WGSL that a
-float16 site ships runs as written: on Mesa's lavapipe (a CPU Vulkan driver with shader-f16,
-fetched by scripts/fetch_lavapipe.sh) through node's Dawn (npm webgpu), with the runtime's own
-pipeline (runtime_ts/test/generate.ts): tokenizer, text encoder, scheduler loop, VAE, pixels.
+fallback. Here the WGSL that a float16 site ships runs as written: on Mesa's lavapipe (a CPU
+Vulkan driver with shader-f16) through node's Dawn (tests/node_webgpu.py), with the runtime's
+own pipeline (runtime_ts/test/generate.ts): tokenizer, text encoder, scheduler loop, VAE,
+pixels. The kernel tests run each float16 kernel the same way (tests/webgpu_kernels.py).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 from browser import serve
 from images import max_diff, psnr
+from node_webgpu import run_on_lavapipe
 
-ROOT = Path(__file__).parents[1]
-LAVAPIPE = Path(__file__).parent / ".artifacts" / "lavapipe" / "lvp_icd.json"
-CHROMIUM_VULKAN_LOADER = Path("/usr/lib/chromium")  # its libvulkan.so.1
 REQUEST = {
     "prompt": "a photo of a red cat",
     "negativePrompt": "a dog",
@@ -32,29 +28,16 @@ REQUEST = {
 }
 
 
-@pytest.fixture(scope="module")
-def lavapipe() -> Path:
-    if not LAVAPIPE.is_file():
-        pytest.fail(f"{LAVAPIPE} is missing: run scripts/fetch_lavapipe.sh (scripts/setup.sh does)")
-    return LAVAPIPE
-
-
 @pytest.mark.browser
 def test_float16_build_draws_the_native_image_with_shader_f16(
-    tiny_sd1_fp16, tiny_sd1_build, webgpu_package: Path, lavapipe: Path, tmp_path: Path
+    tiny_sd1_fp16, tiny_sd1_build, tmp_path: Path
 ) -> None:
     from websd.native import NativeModel
 
-    env = os.environ | {
-        "VK_ICD_FILENAMES": str(lavapipe),
-        "LD_LIBRARY_PATH": str(CHROMIUM_VULKAN_LOADER),
-    }
     out = tmp_path / "image"
     with serve(tiny_sd1_fp16.folder) as server:
-        command = ["node", str(ROOT / "runtime_ts/test/generate.mjs")]
-        command += ["--webgpu", str(webgpu_package), "--manifest", server.url + "websd-model.json"]
-        command += ["--request", json.dumps(REQUEST), "--out", str(out)]
-        subprocess.run(command, env=env, check=True, timeout=1200)
+        args = ["--manifest", server.url + "websd-model.json", "--request", json.dumps(REQUEST)]
+        run_on_lavapipe("generate", [*args, "--out", str(out)], timeout=1200)
         library_fetched = bool(server.fetched("/model.wasm"))
 
     report = json.loads(out.with_suffix(".json").read_text())

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 from benchmark_scripts import load
-from webgpu_kernels import lowered_for_webgpu, needs_webgpu, run_on_webgpu
+from webgpu_kernels import FLOAT16_RTOL, lowered_for_webgpu, needs_webgpu, run_on_webgpu, stored
 
 from websd.kernels.attention import (
     LANES,
@@ -21,7 +21,10 @@ from websd.kernels.attention import (
     choose_tiling,
 )
 
-TOLERANCE = 1e-4
+TOLERANCE = {
+    "float32": {"rtol": 1e-4, "atol": 1e-4},
+    "float16": {"rtol": FLOAT16_RTOL, "atol": 1e-3},
+}
 
 
 @dataclass(frozen=True)
@@ -62,21 +65,22 @@ class Case:
             return [self.shapes()[0], (self.batch, self.kv_len, 2 * channels)]
         return self.shapes()
 
-    def inputs(self) -> list[np.ndarray]:
+    def inputs(self, dtype: str = "float32") -> list[np.ndarray]:
         rng = np.random.default_rng(len(self.name))
-        return [rng.standard_normal(s, dtype=np.float32) for s in self.input_shapes()]
+        arrays = [rng.standard_normal(s, dtype=np.float32) for s in self.input_shapes()]
+        return stored(arrays, dtype)
 
-    def operands(self) -> list[np.ndarray]:
+    def operands(self, dtype: str) -> list[np.ndarray]:
         """Q, K and V as the inputs hold them."""
-        inputs = self.inputs()
+        inputs = self.inputs(dtype)
         if self.fused == "kv":
             inputs = [inputs[0], *np.split(inputs[1], 2, axis=-1)]
         elif self.fused == "qkv":
             inputs = np.split(inputs[0], 3, axis=-1)
         return [x.reshape(shape) for x, shape in zip(inputs, self.shapes(), strict=True)]
 
-    def reference(self) -> np.ndarray:
-        q, k, v = (torch.from_numpy(x).transpose(1, 2) for x in self.operands())
+    def reference(self, dtype: str) -> np.ndarray:
+        q, k, v = (torch.from_numpy(x).transpose(1, 2) for x in self.operands(dtype))
         mask = None
         if self.causal is not None:
             offset = 0 if self.causal == "TopLeft" else abs(self.q_len - self.kv_len)
@@ -318,11 +322,11 @@ def test_float16_kernel_compiles_with_fp32_accumulation() -> None:
 
 @pytest.fixture(scope="module", params=["float32", "float16"])
 def webgpu_results(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
-    """Every case in one page, in `request.param`; float16 run as float32 (webgpu_kernels)."""
+    """Every case in one library, in `request.param`, run as webgpu_kernels says."""
     dtype = request.param
-    inputs = {case.name: case.inputs() for case in CASES}
+    inputs = {case.name: case.inputs(dtype) for case in CASES}
     folder = tmp_path_factory.mktemp(f"attention_{dtype}")
-    return run_on_webgpu(_module(CASES, dtype), inputs, folder)
+    return {"dtype": dtype, **run_on_webgpu(_module(CASES, dtype), inputs, folder)}
 
 
 @pytest.mark.browser
@@ -331,4 +335,5 @@ def webgpu_results(request: pytest.FixtureRequest, tmp_path_factory: pytest.Temp
 def test_matches_torch_sdpa_on_webgpu(webgpu_results: dict, case: Case) -> None:
     assert webgpu_results["errors"] == []
     ours = webgpu_results["outputs"][case.name]
-    np.testing.assert_allclose(ours, case.reference(), atol=TOLERANCE, rtol=TOLERANCE)
+    dtype = webgpu_results["dtype"]
+    np.testing.assert_allclose(ours, case.reference(dtype), **TOLERANCE[dtype])

@@ -9,9 +9,12 @@ import numpy as np
 import pytest
 import torch
 from benchmark_scripts import load
-from webgpu_kernels import lowered_for_webgpu, needs_webgpu, run_on_webgpu
+from webgpu_kernels import FLOAT16_RTOL, lowered_for_webgpu, needs_webgpu, run_on_webgpu, stored
 
-TOLERANCE = 1e-4
+TOLERANCE = {
+    "float32": {"rtol": 1e-4, "atol": 1e-4},
+    "float16": {"rtol": FLOAT16_RTOL, "atol": 1e-3},
+}
 
 
 @dataclass(frozen=True)
@@ -49,12 +52,13 @@ class Case:
             return n * -(-h // self.stride) * -(-w // self.stride), self.w[0]
         return self.x[0] * self.x[1], self.w[1]
 
-    def inputs(self) -> list[np.ndarray]:
+    def inputs(self, dtype: str = "float32") -> list[np.ndarray]:
         rng = np.random.default_rng(len(self.name))
-        return [rng.standard_normal(shape, dtype=np.float32) for shape in (self.x, self.w)]
+        arrays = [rng.standard_normal(shape, dtype=np.float32) for shape in (self.x, self.w)]
+        return stored(arrays, dtype)
 
-    def reference(self) -> np.ndarray:
-        x, w = (torch.from_numpy(a) for a in self.inputs())
+    def reference(self, dtype: str) -> np.ndarray:
+        x, w = (torch.from_numpy(a) for a in self.inputs(dtype))
         if self.conv:
             padding = self.w[2] // 2
             return torch.nn.functional.conv2d(x, w, stride=self.stride, padding=padding).numpy()
@@ -265,11 +269,11 @@ def test_float16_operands_are_converted_once_as_they_are_staged() -> None:
 
 @pytest.fixture(scope="module", params=["float32", "float16"])
 def webgpu_results(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
-    """Every case in one page, in `request.param`; float16 run as float32 (webgpu_kernels)."""
+    """Every case in one library, in `request.param`, run as webgpu_kernels says."""
     dtype = request.param
-    inputs = {case.name: case.inputs() for case in CASES}
+    inputs = {case.name: case.inputs(dtype) for case in CASES}
     folder = tmp_path_factory.mktemp(f"gemm_{dtype}")
-    return run_on_webgpu(_module(CASES, dtype), inputs, folder)
+    return {"dtype": dtype, **run_on_webgpu(_module(CASES, dtype), inputs, folder)}
 
 
 @pytest.mark.browser
@@ -278,4 +282,5 @@ def webgpu_results(request: pytest.FixtureRequest, tmp_path_factory: pytest.Temp
 def test_matches_torch_on_webgpu(webgpu_results: dict, case: Case) -> None:
     assert webgpu_results["errors"] == []
     ours = webgpu_results["outputs"][case.name]
-    np.testing.assert_allclose(ours, case.reference(), atol=TOLERANCE, rtol=TOLERANCE)
+    dtype = webgpu_results["dtype"]
+    np.testing.assert_allclose(ours, case.reference(dtype), **TOLERANCE[dtype])

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 from benchmark_scripts import load
-from webgpu_kernels import lowered_for_webgpu, needs_webgpu, run_on_webgpu
+from webgpu_kernels import lowered_for_webgpu, needs_webgpu, run_on_webgpu, stored
 
 
 @dataclass(frozen=True)
@@ -19,8 +19,9 @@ class Case:
     to_tokens: bool  # NCHW → (N, HW, C); else (N, HW, C) → NCHW with H = W
     tile_rows_whole: bool = True  # 32 | W: each tile lies within one image row
 
-    def input(self) -> np.ndarray:
-        return np.random.default_rng(len(self.name)).standard_normal(self.shape, np.float32)
+    def input(self, dtype: str = "float32") -> np.ndarray:
+        rng = np.random.default_rng(len(self.name))
+        return stored([rng.standard_normal(self.shape, np.float32)], dtype)[0]
 
     def relax_op(self, x):
         """The layout change as Relax ops on `x`."""
@@ -33,8 +34,8 @@ class Case:
         side = int(hw**0.5)
         return relax.op.permute_dims(relax.op.reshape(x, (n, side, side, c)), [0, 3, 1, 2])
 
-    def reference(self) -> np.ndarray:
-        x = torch.from_numpy(self.input())
+    def reference(self, dtype: str) -> np.ndarray:
+        x = torch.from_numpy(self.input(dtype))
         if self.to_tokens:
             n, c, h, w = self.shape
             return x.permute(0, 2, 3, 1).reshape(n, h * w, c).numpy()
@@ -129,11 +130,11 @@ def test_both_sides_coalesce(dtype: str) -> None:
 
 @pytest.fixture(scope="module", params=["float32", "float16"])
 def webgpu_results(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
-    """Every case in one page, in `request.param`; float16 run as float32 (webgpu_kernels)."""
+    """Every case in one library, in `request.param`, run as webgpu_kernels says."""
     dtype = request.param
-    inputs = {case.name: [case.input()] for case in CASES}
+    inputs = {case.name: [case.input(dtype)] for case in CASES}
     folder = tmp_path_factory.mktemp(f"transpose_{dtype}")
-    return run_on_webgpu(_module(dtype), inputs, folder)
+    return {"dtype": dtype, **run_on_webgpu(_module(dtype), inputs, folder)}
 
 
 @pytest.mark.browser
@@ -141,4 +142,5 @@ def webgpu_results(request: pytest.FixtureRequest, tmp_path_factory: pytest.Temp
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_matches_torch_on_webgpu(webgpu_results: dict, case: Case) -> None:
     assert webgpu_results["errors"] == []
-    np.testing.assert_array_equal(webgpu_results["outputs"][case.name], case.reference())
+    reference = case.reference(webgpu_results["dtype"])
+    np.testing.assert_array_equal(webgpu_results["outputs"][case.name], reference)

@@ -21,29 +21,13 @@ import {
 import { WebsdError } from "./errors";
 import type { ArtifactUrls, Manifest, TensorSpec } from "./manifest";
 import type { ModelStore } from "./store";
+import { registerSubmit } from "./submit";
 
 export type HostArray = Float32Array | Int32Array;
 
 /** An input that stays on the GPU across calls (the text embeddings of a generation). */
 export interface DeviceTensor {
   dispose(): void;
-}
-
-/**
- * The compiled library calls `websd.submit` after every few dozen kernels and at the end of
- * each function (compiler/passes/submit_in_batches.py). tvmjs records kernels into one command
- * encoder that it submits only at a sync or a readback; submitting at these points lets the
- * GPU run each batch while the next is recorded. tvmjs keeps its WebGPU context private, so
- * its own submit (`flushCommands`) is looked up, and its absence reported, here.
- */
-function registerSubmit(tvm: Instance): void {
-  type Context = { flushCommands?: () => void };
-  const context = (tvm as unknown as { lib: { webGPUContext?: Context } }).lib.webGPUContext;
-  const flush = context?.flushCommands;
-  if (context === undefined || flush === undefined) {
-    throw new Error("tvmjs has no WebGPU context with flushCommands: use the tvmjs websd ships");
-  }
-  tvm.registerFunc("websd.submit", () => flush.call(context));
 }
 
 export class Model {

@@ -1,4 +1,5 @@
-// Bundles TypeScript entry points for node, which (v20) cannot run TypeScript itself.
+// Bundles TypeScript entry points for node, which (v20) cannot run TypeScript itself, and for
+// the test pages of tests/webgpu_kernels.py.
 import { build } from "esbuild";
 
 /** Each entry point as one ES module in `outdir` (`name.mjs`). */
@@ -24,6 +25,19 @@ export async function bundleForNode(entryPoints, outdir) {
         "const __filename = __fileURLToPath(import.meta.url);" +
         'const __dirname = __fileURLToPath(new URL(".", import.meta.url));',
     },
+    logLevel: "warning",
+  });
+}
+
+/** Each entry point as one ES module in `outdir` (`name.js`), for a page to import. */
+export async function bundleForPage(entryPoints, outdir) {
+  await build({
+    entryPoints,
+    outdir,
+    bundle: true,
+    format: "esm",
+    platform: "browser",
+    target: "es2022",
     logLevel: "warning",
   });
 }

@@ -4,7 +4,7 @@
  * lavapipe has shader-f16, which SwiftShader lacks, so a float16 build runs on it as it would
  * on a reader's GPU.
  *
- *   node test/generate.mjs --webgpu DIR --manifest URL --request JSON --out PREFIX
+ *   node test/node.mjs generate --webgpu DIR --manifest URL --request JSON --out PREFIX
  *
  * DIR is the installed `webgpu` package; URL the model's websd-model.json, served over http;
  * JSON the GenerateRequest fields to change from the defaults below (size: the model's first).
@@ -13,13 +13,12 @@
  */
 
 import { writeFileSync } from "node:fs";
-import { createRequire } from "node:module";
-import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { describeAdapter, findAdapter, requestDevice } from "../src/gpu";
 import { loadPipeline } from "../src/load";
 import { findSize, parseManifest, sizeName } from "../src/manifest";
 import type { GenerateRequest } from "../src/pipeline";
+import { installWebgpu } from "./node_webgpu";
 
 const DEFAULT_REQUEST: Omit<GenerateRequest, "size"> = {
   prompt: "a photo of a red cat",
@@ -49,11 +48,6 @@ class MemoryCache {
   }
 }
 
-interface WebgpuPackage {
-  create(dawnOptions: string[]): GPU;
-  globals: object;
-}
-
 const { values: args } = parseArgs({
   options: {
     webgpu: { type: "string" },
@@ -63,16 +57,14 @@ const { values: args } = parseArgs({
   },
 });
 if (args.webgpu === undefined || args.manifest === undefined || args.out === undefined) {
-  throw new Error("usage: generate.mjs --webgpu DIR --manifest URL [--request JSON] --out PREFIX");
+  throw new Error(
+    "usage: node.mjs generate --webgpu DIR --manifest URL [--request JSON] --out PREFIX",
+  );
 }
 
-const webgpu = createRequire(join(args.webgpu, "package.json"))(args.webgpu) as WebgpuPackage;
+installWebgpu(args.webgpu);
 const cache = new MemoryCache();
-Object.assign(globalThis, webgpu.globals, {
-  navigator: { gpu: webgpu.create([]) },
-  isSecureContext: true,
-  caches: { open: async () => cache, has: async () => true },
-});
+Object.assign(globalThis, { caches: { open: async () => cache, has: async () => true } });
 
 const manifest = parseManifest(await (await fetch(args.manifest)).json());
 const request: GenerateRequest = {

@@ -1,0 +1,42 @@
+"""WebGPU in node, for what Chromium's WebGPU cannot run: npm `webgpu` (Dawn) on Mesa's
+lavapipe, a CPU Vulkan driver with shader-f16, which SwiftShader lacks. Chromium uses no
+Vulkan driver but SwiftShader for WebGPU, whatever its flags; node's Dawn takes the one that
+VK_ICD_FILENAMES names. scripts/fetch_lavapipe.sh (run by scripts/setup.sh) fetches lavapipe.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).parents[1]
+ARTIFACTS = Path(__file__).parent / ".artifacts"
+WEBGPU_NPM = "webgpu@0.6.2"
+LAVAPIPE_ICD = ARTIFACTS / "lavapipe" / "lvp_icd.json"
+CHROMIUM_VULKAN_LOADER = Path("/usr/lib/chromium")  # its libvulkan.so.1
+
+
+def webgpu_package() -> Path:
+    """npm webgpu, installed once into the test artifacts."""
+    prefix = ARTIFACTS / "npm-webgpu"
+    package = prefix / "node_modules" / "webgpu"
+    if not (package / "index.js").is_file():
+        npm = ["npm", "install", "--prefix", str(prefix), "--no-save", "--no-audit", "--no-fund"]
+        subprocess.run([*npm, "--ignore-scripts", "--loglevel=error", WEBGPU_NPM], check=True)
+    return package
+
+
+def run_on_lavapipe(tool: str, args: list[str], timeout: float) -> None:
+    """`node runtime_ts/test/node.mjs TOOL --webgpu PACKAGE ARGS` with lavapipe as the adapter."""
+    if not LAVAPIPE_ICD.is_file():
+        raise FileNotFoundError(
+            f"{LAVAPIPE_ICD} is missing: run scripts/fetch_lavapipe.sh (scripts/setup.sh does)"
+        )
+    env = os.environ | {
+        "VK_ICD_FILENAMES": str(LAVAPIPE_ICD),
+        "LD_LIBRARY_PATH": str(CHROMIUM_VULKAN_LOADER),
+    }
+    command = ["node", str(ROOT / "runtime_ts/test/node.mjs"), tool]
+    command += ["--webgpu", str(webgpu_package()), *args]
+    subprocess.run(command, env=env, check=True, timeout=timeout)
