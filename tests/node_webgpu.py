@@ -27,16 +27,20 @@ def webgpu_package() -> Path:
     return package
 
 
-def run_on_lavapipe(tool: str, args: list[str], timeout: float) -> None:
-    """`node runtime_ts/test/node.mjs TOOL --webgpu PACKAGE ARGS` with lavapipe as the adapter."""
+def lavapipe_env() -> dict[str, str]:
+    """This process's environment, with lavapipe as the only Vulkan driver Dawn finds."""
     if not LAVAPIPE_ICD.is_file():
         raise FileNotFoundError(
             f"{LAVAPIPE_ICD} is missing: run scripts/fetch_lavapipe.sh (scripts/setup.sh does)"
         )
-    env = os.environ | {
+    return os.environ | {
         "VK_ICD_FILENAMES": str(LAVAPIPE_ICD),
         "LD_LIBRARY_PATH": str(CHROMIUM_VULKAN_LOADER),
     }
+
+
+def run_on_lavapipe(tool: str, args: list[str], timeout: float) -> None:
+    """`node runtime_ts/test/node.mjs TOOL --webgpu PACKAGE ARGS` with lavapipe as the adapter."""
     command = ["node", str(ROOT / "runtime_ts/test/node.mjs"), tool]
     command += ["--webgpu", str(webgpu_package()), *args]
-    subprocess.run(command, env=env, check=True, timeout=timeout)
+    subprocess.run(command, env=lavapipe_env(), check=True, timeout=timeout)

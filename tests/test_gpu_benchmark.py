@@ -1,9 +1,10 @@
 """benchmarks/gpu.py, the GPU benchmark, end to end on the CPU.
 
-A tiny model's WebGPU library (benchmarks/gpu_build.py) runs in node on SwiftShader through
-Dawn (npm webgpu), each call's passes timed with timestamp queries and named by their TVM
-kernels; PyTorch's UNet runs on the CPU in place of CUDA. The report must hold every section
-that the run on a real GPU gives.
+A tiny model's WebGPU libraries (benchmarks/gpu_build.py) run in node through Dawn (npm
+webgpu), each call's passes timed with timestamp queries and named by their TVM kernels: the
+float32 one on SwiftShader, with PyTorch's UNet on the CPU in place of CUDA, and the float16
+one on lavapipe, which has shader-f16. The report must hold every section that the run on a
+real GPU gives.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from benchmark_scripts import load
+from node_webgpu import lavapipe_env
 
 ROOT = Path(__file__).parents[1]
 SWIFTSHADER = Path("/usr/lib/chromium")
@@ -162,28 +164,64 @@ needs_webgpu = pytest.mark.skipif(
 
 
 @pytest.fixture(scope="module")
-def tiny_library(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def tiny_libraries(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     from websd.progress import Reporter
 
     out = tmp_path_factory.mktemp("gpu-build")
-    return load("gpu_build").build("tiny-sd1", ["float32"], out, Reporter())[0]
+    dtypes = ["float32", "float16"]
+    return dict(
+        zip(dtypes, load("gpu_build").build("tiny-sd1", dtypes, out, Reporter()), strict=True)
+    )
+
+
+def _benchmark(library: Path, webgpu_package: Path, out: Path, env: dict, torch: str) -> dict:
+    command = [sys.executable, str(ROOT / "benchmarks" / "gpu.py"), str(library)]
+    command += ["--webgpu", str(webgpu_package), "--tvmjs", str(TVMJS), "--out", str(out)]
+    command += ["--iterations", "2", "--warmup", "1", "--torch", torch]
+    subprocess.run(command, env=env, check=True, timeout=1800)
+    return json.loads((out / "gpu-report.json").read_text())
+
+
+def _check_timings(library: dict, tiny_sd1: Path, dtype: str) -> None:
+    """Every function timed, pass by pass: the passes are the kernels that
+    benchmarks/kernel_census.py counts in the compiled module, submitted as the library asks."""
+    assert library["errors"] == [] and "failed" not in library and "cut" not in library
+    assert library["compile_s"] > 0
+    gpu = load("gpu")
+    found = load("kernel_census").kernels(tiny_sd1, dtype)
+    for name in FUNCTIONS:
+        function = library["functions"][name]
+        assert len(function["ms"]) == 2
+        assert all(0 < e < t for e, t in zip(function["encode_ms"], function["ms"], strict=True))
+        kernels = function["profile"]["kernels"]
+        assert function["profile"]["passes"] == sum(k["calls"] for k in kernels.values()) > 0
+        assert all("_kernel" in kernel for kernel in kernels), "a pass lost its kernel name"
+        assert all(k["ns"] > 0 for k in kernels.values())
+        assert sum(library["kinds_ms"][name].values()) == pytest.approx(
+            sum(k["ns"] for k in kernels.values()) / 1e6
+        )
+        timed: Counter[str] = Counter()
+        for kernel, timing in kernels.items():
+            timed[gpu.kernel_kind(kernel)] += timing["calls"]
+        compiled = found[name if name == "encode_text" else f"{name}_64x64"]
+        assert timed == compiled.launches, name
+        # websd.submit ran as the library asks: a submit after every 32 kernels and the last.
+        assert function["submits"] == math.ceil(compiled.launches.total() / 32), name
+        assert len(function["one_submit_ms"]) == len(function["ms"])
+    assert library["functions"]["denoise"]["submits"] > 1
 
 
 @pytest.mark.browser
 @needs_webgpu
 def test_report_on_swiftshader_has_every_section(
-    tiny_library: Path, webgpu_package: Path, tmp_path: Path, tiny_sd1: Path
+    tiny_libraries: dict[str, Path], webgpu_package: Path, tmp_path: Path, tiny_sd1: Path
 ) -> None:
     env = os.environ | {
         "LD_LIBRARY_PATH": str(SWIFTSHADER),  # chromium's libvulkan.so.1
         "VK_ICD_FILENAMES": str(SWIFTSHADER / "vk_swiftshader_icd.json"),
     }
-    command = [sys.executable, str(ROOT / "benchmarks" / "gpu.py"), str(tiny_library)]
-    command += ["--webgpu", str(webgpu_package), "--tvmjs", str(TVMJS), "--out", str(tmp_path)]
-    command += ["--iterations", "2", "--warmup", "1", "--torch", "cpu"]
-    subprocess.run(command, env=env, check=True, timeout=1800)
+    report = _benchmark(tiny_libraries["float32"], webgpu_package, tmp_path, env, torch="cpu")
 
-    report = json.loads((tmp_path / "gpu-report.json").read_text())
     torch_ms = report["torch"]["ms"]
     assert set(torch_ms) == {"float32", "float16"}
     assert all(len(samples) == 2 for samples in torch_ms.values())
@@ -196,32 +234,7 @@ def test_report_on_swiftshader_has_every_section(
     assert adapter["subgroup_matrix_configs"] == []
     assert adapter["experimental_features"]
     assert not set(adapter["experimental_features"]) & set(adapter["features"])
-    assert library["errors"] == [] and "failed" not in library and "cut" not in library
-    assert library["compile_s"] > 0
-    for name in FUNCTIONS:
-        function = library["functions"][name]
-        assert len(function["ms"]) == 2
-        assert all(0 < e < t for e, t in zip(function["encode_ms"], function["ms"], strict=True))
-        kernels = function["profile"]["kernels"]
-        assert function["profile"]["passes"] == sum(k["calls"] for k in kernels.values()) > 0
-        assert all("_kernel" in kernel for kernel in kernels), "a pass lost its kernel name"
-        assert all(k["ns"] > 0 for k in kernels.values())
-        assert sum(library["kinds_ms"][name].values()) == pytest.approx(
-            sum(k["ns"] for k in kernels.values()) / 1e6
-        )
-    # benchmarks/kernel_census.py counts, in the compiled module, the passes this run timed.
-    gpu = load("gpu")
-    found = load("kernel_census").kernels(tiny_sd1, "float32")
-    for name in FUNCTIONS:
-        timed: Counter[str] = Counter()
-        for kernel, timing in library["functions"][name]["profile"]["kernels"].items():
-            timed[gpu.kernel_kind(kernel)] += timing["calls"]
-        compiled = found[name if name == "encode_text" else f"{name}_64x64"]
-        assert timed == compiled.launches, name
-        # websd.submit ran as the library asks: a submit after every 32 kernels and the last.
-        function = library["functions"][name]
-        assert function["submits"] == math.ceil(compiled.launches.total() / 32) > 1, name
-        assert len(function["one_submit_ms"]) == len(function["ms"])
+    _check_timings(library, tiny_sd1, "float32")
     denoise_kinds = library["kinds_ms"]["denoise"]
     assert all(denoise_kinds[kind] > 0 for kind in KINDS)
     assert library["whole_image_ms"] > 20 * library["median_ms"]["denoise"]
@@ -246,3 +259,20 @@ def test_report_on_swiftshader_has_every_section(
         "denoise/PyTorch float16",
     ):
         assert section in text, section
+
+
+@pytest.mark.browser
+@needs_webgpu
+def test_float16_library_runs_with_shader_f16_on_lavapipe(
+    tiny_libraries: dict[str, Path], webgpu_package: Path, tmp_path: Path, tiny_sd1: Path
+) -> None:
+    """The float16 library as the GPU run takes it (its random weights in fp16, its device with
+    shader-f16), on Mesa's lavapipe (tests/node_webgpu.py): SwiftShader has no shader-f16."""
+    library_folder = tiny_libraries["float16"]
+    report = _benchmark(library_folder, webgpu_package, tmp_path, lavapipe_env(), torch="none")
+
+    (library,) = report["webgpu"]
+    assert "llvmpipe" in library["adapter"]["description"]
+    assert "shader-f16" in library["adapter"]["features"]
+    _check_timings(library, tiny_sd1, "float16")
+    assert "WebGPU tiny-sd1 float16" in (tmp_path / "gpu-report.txt").read_text()

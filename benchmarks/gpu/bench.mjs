@@ -212,7 +212,11 @@ function randomTensor({ shape, dtype }) {
     const ids = uniforms(size(shape), seed++);
     tensor.copyFrom(Int32Array.from(ids, (u) => Math.floor(u * model.vocab_size)));
   } else {
-    tensor.copyFromRawBytes(randomBytes(shape, dtype, seed++));
+    const bytes = randomBytes(shape, dtype, seed++);
+    // WebGPU writes whole words: an odd number of float16 values goes through the CPU, which
+    // pads the write, as tvmjs' own weight loader does.
+    if (bytes.length % 4 === 0) tensor.copyFromRawBytes(bytes);
+    else tensor.copyFrom(tvm.empty(shape, dtype, tvm.cpu()).copyFromRawBytes(bytes));
   }
   return tensor;
 }
