@@ -1,9 +1,9 @@
 /**
  * The kernel numerics harness of tests/webgpu_kernels.py: the functions of a linked library
  * (kernels.wasm, built by TVM for WebGPU) called on inputs from raw files, their outputs read
- * back as raw bytes. The same code runs in a Chromium page (float32, on SwiftShader) and in node
- * on npm `webgpu` (float16, on lavapipe, which has shader-f16): see kernels_page.ts and
- * kernels_node.ts. tvmjs is passed in, as each loads it its own way.
+ * back as raw bytes. The same code runs in a Chromium page (float32, on SwiftShader; bundled by
+ * test/page.mjs) and in node on npm `webgpu` (float16, on lavapipe, which has shader-f16;
+ * kernels_node.ts). tvmjs is passed in, as each loads it its own way: the page as a script.
  */
 
 import type * as tvmjs from "@mlc-ai/web-runtime";
