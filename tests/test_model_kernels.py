@@ -1,9 +1,11 @@
-"""Every fused kernel of tiny-sd1, run alone on real WebGPU against the same kernel on the CPU.
+"""Every fused kernel of tiny-sd1, run alone on real WebGPU against the same kernel on the CPU,
+in float32 and in float16 (with shader-f16, as webgpu_kernels runs it).
 
 A wrong kernel shows up in a whole-model test as a wrong image; here it shows up by name.
 Each kernel that `fusion` leaves for the schedule rules (GEMMs, transposes, reductions,
-elementwise chains) gets the same random float32 inputs on both sides. The hand-scheduled
-attention kernel has no CPU form: test_fused_attention.py checks it against PyTorch.
+elementwise chains) gets the same random inputs, in its own dtypes, on both sides. The
+hand-scheduled attention and group statistics kernels have no CPU form:
+test_fused_attention.py and test_fused_group_norm.py check them against PyTorch.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ import numpy as np
 import pytest
 from webgpu_kernels import needs_webgpu, run_on_webgpu
 
-TOLERANCE = 1e-4  # of the largest output magnitude
+# Of the largest output magnitude; in float16, one unit in the last place of it.
+TOLERANCE = {"float32": 1e-4, "float16": 2**-10}
 TRIGONOMETRY_TOLERANCE = 2**-11  # WGSL's accuracy of sin and cos: absolute, on [-π, π]
 
 
@@ -27,29 +30,32 @@ class KernelCall:
     output: object
 
 
-def _static_float32(types: list) -> bool:
+def _static_float(types: list) -> bool:
     from tvm import relax, tirx
 
     return all(
         isinstance(t, relax.TensorType)
-        and t.dtype == "float32"
+        and t.dtype in ("float32", "float16")
         and all(isinstance(d, tirx.IntImm) for d in t.shape.values)
         for t in types
     )
 
 
-def _fused_kernels(folder) -> tuple:
-    """tiny-sd1's module after `fusion`, and one call of each kernel the rules schedule."""
+def _fused_kernels(folder, dtype: str) -> tuple:
+    """tiny-sd1's module in `dtype` after `fusion`, and one call of each kernel the rules
+    schedule."""
     import tvm
     from tvm import relax
 
     from websd.assemble import assemble
+    from websd.passes.mixed_precision import to_float16
     from websd.passes.pipeline import fusion, prepare
     from websd.spec import BuildOptions, ImageSize, read_spec
     from websd.targets import WEBGPU, target
 
     options = BuildOptions(sizes=(ImageSize(64, 64), ImageSize(128, 64)))
-    module = prepare(assemble(read_spec(folder, options), progress=lambda _: None).module)
+    model = assemble(read_spec(folder, options), progress=lambda _: None)
+    module = prepare((to_float16(model) if dtype == "float16" else model).module)
     webgpu = target(WEBGPU)
     with webgpu:
         fused = fusion(webgpu)(module)
@@ -69,7 +75,7 @@ def _fused_kernels(folder) -> tuple:
         call
         for call in calls.values()
         if "thread_binding" not in fused[call.name].script()
-        and _static_float32([*call.args, call.output])
+        and _static_float([*call.args, call.output])
     ]
     return fused, checked
 
@@ -89,18 +95,21 @@ def _wrapped(fused, calls: list[KernelCall]):
     return builder.get()
 
 
-@pytest.fixture(scope="module")
-def kernel_results(tiny_sd1, tmp_path_factory: pytest.TempPathFactory) -> dict:
+@pytest.fixture(scope="module", params=["float32", "float16"])
+def kernel_results(tiny_sd1, request, tmp_path_factory: pytest.TempPathFactory) -> dict:
     import tvm
     from tvm import relax
 
     from websd.targets import NATIVE_CPU, target
 
-    fused, calls = _fused_kernels(tiny_sd1)
+    dtype = request.param
+    fused, calls = _fused_kernels(tiny_sd1, dtype)
     rng = np.random.default_rng(0)
     inputs = {
         f"run_{call.name}": [
-            rng.standard_normal([int(d) for d in t.shape.values], dtype=np.float32)
+            rng.standard_normal([int(d) for d in t.shape.values], dtype=np.float32).astype(
+                str(t.dtype)
+            )
             for t in call.args
         ]
         for call in calls
@@ -111,8 +120,8 @@ def kernel_results(tiny_sd1, tmp_path_factory: pytest.TempPathFactory) -> dict:
         name: cpu[name](*[tvm.runtime.tensor(a) for a in arrays]).numpy()
         for name, arrays in inputs.items()
     }
-    webgpu = run_on_webgpu(wrapped, inputs, tmp_path_factory.mktemp("kernels"))
-    return {"expected": expected, **webgpu}
+    webgpu = run_on_webgpu(wrapped, inputs, tmp_path_factory.mktemp(f"kernels_{dtype}"))
+    return {"dtype": dtype, "expected": expected, **webgpu}
 
 
 @pytest.mark.browser
@@ -124,12 +133,13 @@ def test_every_kernel_matches_the_cpu(kernel_results: dict) -> None:
     assert sum("conv2d" in name for name in expected) >= 20
     assert sum("matmul" in name for name in expected) >= 10
     assert sum("transpose" in name for name in expected) >= 4
+    tolerance = TOLERANCE[kernel_results["dtype"]]
     wrong = {}
     for name, want in expected.items():
-        got = kernel_results["outputs"][name]
+        got, want = kernel_results["outputs"][name], want.astype(np.float32)
         scale = float(np.abs(want).max()) or 1.0
         error = float(np.abs(got - want).max()) / scale if got.shape == want.shape else np.inf
         trigonometry = "tir_sin" in name or "tir_cos" in name
-        if not error <= (TRIGONOMETRY_TOLERANCE if trigonometry else TOLERANCE):
+        if not error <= max(tolerance, TRIGONOMETRY_TOLERANCE if trigonometry else 0):
             wrong[name] = f"{error:.2e} of max |output| {scale:.3g}, shape {list(want.shape)}"
     assert not wrong, "\n".join(f"{name}: {error}" for name, error in wrong.items())
