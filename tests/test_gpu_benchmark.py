@@ -208,7 +208,6 @@ def _check_timings(library: dict, tiny_sd1: Path, dtype: str) -> None:
         # websd.submit ran as the library asks: a submit after every 32 kernels and the last.
         assert function["submits"] == math.ceil(compiled.launches.total() / 32), name
         assert len(function["one_submit_ms"]) == len(function["ms"])
-    assert library["functions"]["denoise"]["submits"] > 1
 
 
 @pytest.mark.browser
@@ -235,6 +234,7 @@ def test_report_on_swiftshader_has_every_section(
     assert adapter["experimental_features"]
     assert not set(adapter["experimental_features"]) & set(adapter["features"])
     _check_timings(library, tiny_sd1, "float32")
+    assert all(library["functions"][name]["submits"] > 1 for name in FUNCTIONS)
     denoise_kinds = library["kinds_ms"]["denoise"]
     assert all(denoise_kinds[kind] > 0 for kind in KINDS)
     assert library["whole_image_ms"] > 20 * library["median_ms"]["denoise"]
@@ -275,4 +275,6 @@ def test_float16_library_runs_with_shader_f16_on_lavapipe(
     assert "llvmpipe" in library["adapter"]["description"]
     assert "shader-f16" in library["adapter"]["features"]
     _check_timings(library, tiny_sd1, "float16")
+    # Its text encoder launches fewer than 32 kernels: one submit.
+    assert library["functions"]["denoise"]["submits"] > 1
     assert "WebGPU tiny-sd1 float16" in (tmp_path / "gpu-report.txt").read_text()
