@@ -275,7 +275,10 @@ def _library_lines(library: dict[str, Any]) -> list[str]:
             "calls",
             "encode ms",
             "submits",
+            "groups made",
             "one submit ms",
+            "new groups ms",
+            "new groups encode ms",
             "GPU ms",
             "GPU span ms",
             "passes",
@@ -300,7 +303,10 @@ def _library_lines(library: dict[str, Any]) -> list[str]:
                 str(len(f["ms"])),
                 f"{statistics.median(f['encode_ms']):.1f}",
                 str(f["submits"]),
+                str(f["bind_groups"][-1]),
                 f"{statistics.median(f['one_submit_ms']):.1f}",
+                f"{statistics.median(f['new_bind_groups_ms']):.1f}",
+                f"{statistics.median(f['new_bind_groups_encode_ms']):.1f}",
                 *gpu,
             ]
         )
@@ -308,12 +314,14 @@ def _library_lines(library: dict[str, Any]) -> list[str]:
         lines += _table(rows)
         lines.append(
             "  (ms per call: wall time from the first dispatch encoded to the GPU done, with "
-            "the library's submits every few dozen kernels, as pages run it; encode ms: median "
-            "CPU time recording and submitting the call's dispatches; submits: command buffers "
-            "per call; one submit ms: the same calls, alternating, with every dispatch submitted "
-            "at the end, as tvmjs alone does, so that the GPU waits for all of the encoding; "
-            "GPU ms: sum of the compute passes' timestamps in one call; span: first pass start "
-            "to last end)"
+            "the library's submits every few dozen kernels and its bind groups reused, as pages "
+            "run it; encode ms: median CPU time recording and submitting the call's dispatches; "
+            "submits: command buffers per call; groups made: bind groups that the last call "
+            "made, where it reused none of those made before; one submit ms: the same calls, "
+            "in turn, with every dispatch submitted at the end, as tvmjs alone does, so that "
+            "the GPU waits for all of the encoding; new groups: the same calls, in turn, with a "
+            "new bind group for every dispatch, as tvmjs alone makes them; GPU ms: sum of the "
+            "compute passes' timestamps in one call; span: first pass start to last end)"
         )
     kinds = library.get("kinds_ms", {})
     if kinds:

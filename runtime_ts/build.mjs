@@ -1,8 +1,9 @@
 // Bundles the runtime into the site's static assets: websd.js (the page's module: API and
 // <websd-playground>), websd-worker.js (the pipeline's worker, which holds tvmjs and the
-// tokenizer's wasm) and websd.css. Deterministic (no timestamps, fixed esbuild version from the
-// lockfile, paths relative to this folder), so CI can rebuild and
-// `git diff --exit-code site/assets` to check that the committed bundle is fresh.
+// tokenizer's wasm) and websd.css; and, for the GPU benchmark (plain JavaScript, run by node on
+// a GPU machine), the device setup a model does, as benchmarks/gpu/websd-device.mjs.
+// Deterministic (no timestamps, fixed esbuild version from the lockfile, paths relative to this
+// folder), so CI can rebuild and `git diff --exit-code` both to check that they are fresh.
 import { build } from "esbuild";
 import { fileURLToPath } from "node:url";
 
@@ -39,4 +40,12 @@ await build({
   // tvmjs and the tokenizer also run under Node, behind runtime checks; never in a browser.
   external: ["crypto", "fs", "module", "path", "perf_hooks", "url", "ws"],
   legalComments: "inline",
+});
+
+await build({
+  ...common,
+  entryPoints: [{ in: "src/bind_groups.ts", out: "websd-device" }],
+  outdir: "../benchmarks/gpu",
+  outExtension: { ".js": ".mjs" },
+  banner: { js: "// Bundled by runtime_ts/build.mjs from runtime_ts/src: do not edit." },
 });

@@ -10,8 +10,8 @@ ruff format --check .
 
 echo "[test] tsc --strict, prettier, and bundle freshness"
 (cd runtime_ts && npm run --silent typecheck && npm run --silent lint && npm run --silent build)
-git diff --exit-code --stat -- site/assets || {
-  echo "site/assets is stale: run 'cd runtime_ts && npm run build' and commit the bundle" >&2
+git diff --exit-code --stat -- site/assets benchmarks/gpu/websd-device.mjs || {
+  echo "the bundles are stale: run 'cd runtime_ts && npm run build' and commit them" >&2
   exit 1
 }
 

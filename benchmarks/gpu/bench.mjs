@@ -7,9 +7,10 @@
  *
  * DIR holds npm webgpu's index.js; FILE is tvmjs (npm @mlc-ai/web-runtime lib/index.js);
  * model.json is what benchmarks/gpu_build.py wrote beside the library. Weights are random,
- * drawn on the host from the shapes in model.json. Each timed call runs twice: as the page
- * runs it (kernels submitted in batches) and with one submit at the end. The result is
- * rewritten after each function, so a run stopped early still leaves what it measured.
+ * drawn on the host from the shapes in model.json. Each timed call runs three ways: as the page
+ * runs it (kernels submitted in batches, bind groups reused), with one submit at the end, and
+ * with a new bind group for every kernel, as tvmjs alone makes them. The result is rewritten
+ * after each function, so a run stopped early still leaves what it measured.
  * Progress goes to stderr.
  */
 
@@ -19,6 +20,7 @@ import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { PassProfiler } from "./profiler.mjs";
+import { reuseBindGroups } from "./websd-device.mjs";
 
 /** Dawn's toggles for an instance, with the features in `enabled` turned on too. */
 function dawnToggles(...enabled) {
@@ -190,6 +192,18 @@ device.queue.submit = (buffers) => {
   return queueSubmit(buffers);
 };
 
+// Bind groups reused as the page's runtime reuses them (runtime_ts/src/bind_groups.ts), or made
+// anew for every kernel, as tvmjs does alone; either way, counted as they are made.
+let bindGroupsMade = 0;
+const makeBindGroup = device.createBindGroup.bind(device);
+device.createBindGroup = (descriptor) => {
+  bindGroupsMade += 1;
+  return makeBindGroup(descriptor);
+};
+const newBindGroup = device.createBindGroup;
+reuseBindGroups(device);
+const reusedBindGroup = device.createBindGroup;
+
 const tvmjs = createRequire(import.meta.url)(resolve(args.tvmjs));
 const tvm = await tvmjs.instantiate(readFileSync(args.wasm), tvmjs.createPolyfillWASI(), log);
 tvm.initWebGPU(device);
@@ -260,47 +274,55 @@ for (const name of functions) {
   /**
    * One call: ms from the first dispatch encoded to the last one done on the GPU; encodeMs,
    * the CPU time to record every dispatch (and, in batches, submit them); and the number of
-   * submits. In batches, the GPU runs each batch while the CPU records the next; in one
-   * submit at the sync, the GPU starts only after encodeMs and the two add up.
+   * submits and of bind groups made. In batches, the GPU runs each batch while the CPU records
+   * the next; in one submit at the sync, the GPU starts only after encodeMs and the two add up.
    */
-  const call = async (batches = true) => {
+  const call = async ({ batches = true, reuse = true } = {}) => {
     inBatches = batches;
+    device.createBindGroup = reuse ? reusedBindGroup : newBindGroup;
     tvm.beginScope();
     try {
       const submitted = submits;
+      const made = bindGroupsMade;
       const begin = performance.now();
       fn(...inputs, params.get(spec.params));
       const encoded = performance.now();
       await dev.sync();
       const ms = performance.now() - begin;
-      return { ms, encodeMs: encoded - begin, submits: submits - submitted };
+      const bindGroups = bindGroupsMade - made;
+      return { ms, encodeMs: encoded - begin, submits: submits - submitted, bindGroups };
     } finally {
       tvm.endScope();
     }
   };
   for (let i = 0; i < warmup; i++) log(`${name} warm-up ${(await call()).ms.toFixed(1)} ms`);
-  const ms = [];
-  const encodeMs = [];
-  const oneSubmitMs = [];
-  let callSubmits = 0;
+  const ways = {
+    page: { batches: true, reuse: true },
+    oneSubmit: { batches: false, reuse: true },
+    newBindGroups: { batches: true, reuse: false },
+  };
+  const timed = Object.fromEntries(Object.keys(ways).map((way) => [way, []]));
   const timing = performance.now();
-  while (ms.length < iterations && (ms.length === 0 || performance.now() - timing < budgetMs)) {
-    // Both ways each round, in alternating order: the same conditions for both.
-    const order = ms.length % 2 ? [false, true] : [true, false];
-    for (const batches of order) {
-      const timed = await call(batches);
-      if (!batches) {
-        oneSubmitMs.push(timed.ms);
-        continue;
-      }
-      ms.push(timed.ms);
-      encodeMs.push(timed.encodeMs);
-      callSubmits = timed.submits;
-    }
+  const page = timed.page;
+  while (page.length < iterations && (page.length === 0 || performance.now() - timing < budgetMs)) {
+    // Every way each round, in rotating order: the same conditions for all.
+    const order = Object.keys(ways);
+    for (let i = 0; i < page.length % order.length; i++) order.push(order.shift());
+    for (const way of order) timed[way].push(await call(ways[way]));
   }
+  const ms = page.map((t) => t.ms);
   const sorted = [...ms].sort((a, b) => a - b);
   log(`${name}: ${ms.length} calls, median ${sorted[sorted.length >> 1].toFixed(1)} ms`);
-  const entry = { ms, encode_ms: encodeMs, one_submit_ms: oneSubmitMs, submits: callSubmits };
+  const entry = {
+    ms,
+    encode_ms: page.map((t) => t.encodeMs),
+    submits: page[0].submits,
+    one_submit_ms: timed.oneSubmit.map((t) => t.ms),
+    new_bind_groups_ms: timed.newBindGroups.map((t) => t.ms),
+    new_bind_groups_encode_ms: timed.newBindGroups.map((t) => t.encodeMs),
+    bind_groups: page.map((t) => t.bindGroups),
+    new_bind_groups: timed.newBindGroups.map((t) => t.bindGroups),
+  };
   if (timestamps) {
     profiler.start(device);
     await call();

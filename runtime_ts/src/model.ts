@@ -18,6 +18,7 @@ import {
   type TVMObject,
   type VirtualMachine,
 } from "@mlc-ai/web-runtime";
+import { reuseBindGroups } from "./bind_groups";
 import { WebsdError } from "./errors";
 import type { ArtifactUrls, Manifest, TensorSpec } from "./manifest";
 import type { ModelStore } from "./store";
@@ -60,6 +61,7 @@ export class Model {
     const tvm = await instantiate(wasm.buffer, createPolyfillWASI(), (message) =>
       console.debug(`tvmjs: ${message}`),
     );
+    reuseBindGroups(gpu);
     tvm.initWebGPU(gpu);
     registerSubmit(tvm);
     const device = tvm.webgpu();
