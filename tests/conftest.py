@@ -11,8 +11,8 @@ from pathlib import Path
 
 import node_webgpu
 import pytest
+from artifacts import ARTIFACTS
 
-ARTIFACTS = Path(__file__).parent / ".artifacts"
 os.environ.setdefault("WEBSD_CACHE_DIR", str(ARTIFACTS / "cache"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 

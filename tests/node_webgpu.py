@@ -10,8 +10,9 @@ import os
 import subprocess
 from pathlib import Path
 
+from artifacts import ARTIFACTS
+
 ROOT = Path(__file__).parents[1]
-ARTIFACTS = Path(__file__).parent / ".artifacts"
 WEBGPU_NPM = "webgpu@0.6.2"
 LAVAPIPE_ICD = ARTIFACTS / "lavapipe" / "lvp_icd.json"
 CHROMIUM_VULKAN_LOADER = Path("/usr/lib/chromium")  # its libvulkan.so.1

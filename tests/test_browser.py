@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from artifacts import ARTIFACTS, SCREENSHOTS
 from browser import canvas_rgba, launch, serve, wait_for_status, watch
 from images import max_diff
 from PIL import Image
@@ -23,8 +24,6 @@ from websd.spec import ImageSize
 
 pytestmark = pytest.mark.browser
 
-ARTIFACTS = Path(__file__).parent / ".artifacts"
-SCREENSHOTS = ARTIFACTS / "screenshots"
 RESULTS = ARTIFACTS / "browser-results.json"
 MAX_PIXEL_DIFF = 2
 LOAD_TIMEOUT_MS = 600_000  # download, then every kernel compiled by SwiftShader

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from artifacts import SCREENSHOTS
 from browser import SUB_PATH, canvas_rgba, launch, serve, wait_for_status, watch
 
 from websd.models.shapes.checker import check
@@ -16,7 +17,6 @@ from websd.models.shapes.checker import check
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parent.parent
-SCREENSHOTS = ROOT / "tests" / ".artifacts" / "screenshots"
 PLAYGROUND = "websd-playground"
 
 
