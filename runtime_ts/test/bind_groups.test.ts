@@ -18,10 +18,10 @@ function device() {
     },
   };
   const gpu = fake as unknown as GPUDevice;
-  reuseBindGroups(gpu);
+  const reuse = reuseBindGroups(gpu);
   // The fake ignores the descriptor.
   const buffer = () => gpu.createBuffer({ size: 256, usage: 0 });
-  return { gpu, made, destroyed, buffer };
+  return { gpu, made, destroyed, buffer, held: reuse.held };
 }
 
 const layout = (): GPUBindGroupLayout => ({}) as GPUBindGroupLayout;
@@ -61,16 +61,34 @@ test("another layout, buffer, binding, offset or size makes a new group", () => 
 });
 
 test("destroying a buffer forgets the groups that bind it, and destroys it", () => {
-  const { gpu, made, destroyed, buffer } = device();
+  const { gpu, made, destroyed, buffer, held } = device();
   const kernel = layout();
   const [a, b, c] = [buffer(), buffer(), buffer()];
   const withA = gpu.createBindGroup(launch(kernel, { buffer: a }, { buffer: c }));
   const withoutA = gpu.createBindGroup(launch(kernel, { buffer: b }, { buffer: c }));
+  assert.deepEqual(held(), { groups: 2, buffers: 3 });
   a.destroy();
   assert.deepEqual(destroyed, [0]);
+  assert.deepEqual(held(), { groups: 1, buffers: 2 });
   assert.equal(gpu.createBindGroup(launch(kernel, { buffer: b }, { buffer: c })), withoutA);
   assert.notEqual(gpu.createBindGroup(launch(kernel, { buffer: a }, { buffer: c })), withA);
   assert.equal(made.length, 3);
+});
+
+test("a buffer that outlives the others holds none of their forgotten groups", () => {
+  // Weights stay while each generation's activations come and go.
+  const { gpu, buffer, held } = device();
+  const weight = buffer();
+  for (let generation = 0; generation < 3; generation++) {
+    const activations = [buffer(), buffer()];
+    for (const activation of activations) {
+      gpu.createBindGroup(launch(layout(), { buffer: weight }, { buffer: activation }));
+      gpu.createBindGroup(launch(layout(), { buffer: activation }, { buffer: activation }));
+    }
+    assert.deepEqual(held(), { groups: 4, buffers: 3 });
+    for (const activation of activations) activation.destroy();
+    assert.deepEqual(held(), { groups: 0, buffers: 0 });
+  }
 });
 
 test("groups binding anything but buffer ranges are made every time", () => {
