@@ -2,8 +2,8 @@
  * Bind groups made once and reused by every later launch of the same kernel on the same buffers.
  *
  * tvmjs makes a new bind group for every kernel it launches: the kernel's buffers and the uniform
- * holding its launch arguments. Dawn validates each one and has the driver write a descriptor set
- * for it, on the CPU, several hundred times per UNet call. Yet a denoising loop launches the same
+ * holding its launch arguments. Dawn validates each one and, on Vulkan, has the driver write a
+ * descriptor set for it, on the CPU, several hundred times per UNet call. Yet a denoising loop launches the same
  * kernels on the same buffers at every step: the VM's storage pool hands its buffers back call
  * after call, and tvmjs's uniforms are pooled by a launch's place in its command buffer. So the
  * device's `createBindGroup` returns the group it made before for the same layout and buffer
