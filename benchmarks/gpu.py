@@ -10,6 +10,8 @@ decoder, the median of `--iterations` calls after `--warmup`, then one call time
 with timestamp queries, each pass named by its TVM kernel and summed by kind of operation.
 Where CUDA is there, diffusers' UNet2DConditionModel from the same config (random weights)
 runs batch 2 in float16 and float32, and the report gives WebGPU's time over PyTorch's.
+Between PyTorch and the libraries, float16 GEMMs on the subgroup matrices (tensor cores) that
+Dawn may offer, beside PyTorch's of the same shapes (benchmarks/gpu_matrix.py).
 
 The report (gpu-report.txt, gpu-report.json in `--out`) is rewritten after each stage, so a
 run cut short by `--deadline-s` still reports what it measured.
@@ -32,6 +34,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gpu_matrix import SHAPES, matrix_command, matrix_lines, matrix_summary, torch_gemm_ms
+from text_table import table
+
 BENCH_JS = Path(__file__).parent / "gpu" / "bench.mjs"
 FUNCTIONS = ("encode_text", "denoise", "decode_image")
 # Kinds of operation, by the op names TVM puts in a fused kernel's name; the first match wins.
@@ -48,6 +53,9 @@ OTHER = "elementwise/other"
 TOP_KERNELS = 12
 STDERR_TAIL_LINES = 20
 MIN_STAGE_S = 30
+# The subgroup-matrix GEMMs run before the libraries, in a few seconds on a GPU: capped, so that
+# a hung one leaves the libraries their time.
+MATRIX_STAGE_S = 180
 
 
 def kernel_kind(name: str) -> str:
@@ -64,6 +72,7 @@ class Settings:
     budget_s: float
     functions: tuple[str, ...]
     steps: int
+    matrix_shapes: tuple[str, ...]
     deadline: float
     """time.monotonic() at which every stage must be done."""
 
@@ -118,6 +127,25 @@ def run_library(folder: Path, settings: Settings) -> dict[str, Any]:
         result["wasm_bytes"] = wasm.stat().st_size
         if out.is_file():
             result.update(json.loads(out.read_text()))
+    if code is None:
+        result["cut"] = f"stopped at the deadline ({remaining:.0f} s)"
+    elif code != 0:
+        result["failed"] = f"node exited with {code}: " + "\n".join(tail)
+    return result
+
+
+def run_matrix_gemm(settings: Settings) -> dict[str, Any] | None:
+    """The subgroup-matrix GEMMs' result, whatever they measured in at most MATRIX_STAGE_S;
+    None when out of time."""
+    remaining = min(settings.deadline - time.monotonic(), MATRIX_STAGE_S)
+    if remaining < MIN_STAGE_S:
+        return None
+    with tempfile.TemporaryDirectory() as scratch:
+        out = Path(scratch) / "matrix.json"
+        shapes, iterations = settings.matrix_shapes, settings.iterations
+        command = matrix_command(settings.node, settings.webgpu, shapes, iterations, out)
+        code, tail = _run_node(command, remaining)
+        result = json.loads(out.read_text()) if out.is_file() else {"shapes": [], "errors": []}
     if code is None:
         result["cut"] = f"stopped at the deadline ({remaining:.0f} s)"
     elif code != 0:
@@ -208,18 +236,6 @@ def summarize(library: dict[str, Any], torch_result: dict[str, Any] | None, step
         }
 
 
-def _table(rows: list[list[str]], indent: str = "  ") -> list[str]:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return [
-        indent
-        + "  ".join(
-            c.ljust(w) if i == 0 else c.rjust(w)
-            for i, (c, w) in enumerate(zip(row, widths, strict=True))
-        ).rstrip()
-        for row in rows
-    ]
-
-
 def _torch_lines(result: dict[str, Any] | None, reason: str) -> list[str]:
     if result is None:
         return [f"PyTorch: not run ({reason})"]
@@ -236,7 +252,7 @@ def _torch_lines(result: dict[str, Any] | None, reason: str) -> list[str]:
         rows.append(
             [dtype, f"{statistics.median(samples):.1f}", f"{min(samples):.1f}", str(len(samples))]
         )
-    return lines + _table(rows)
+    return lines + table(rows)
 
 
 def _library_lines(library: dict[str, Any]) -> list[str]:
@@ -313,7 +329,7 @@ def _library_lines(library: dict[str, Any]) -> list[str]:
             ]
         )
     if len(rows) > 1:
-        lines += _table(rows)
+        lines += table(rows)
         lines.append(
             "  (ms per call: wall time from the first dispatch encoded to the GPU done, with "
             "the library's submits every few dozen kernels and its bind groups reused, as pages "
@@ -336,7 +352,7 @@ def _library_lines(library: dict[str, Any]) -> list[str]:
                 total = sum(kinds[name].values()) or 1.0
                 cells.append(f"{kinds[name][kind]:.1f} ({100 * kinds[name][kind] / total:.0f}%)")
             rows.append([kind, *cells])
-        lines += _table(rows)
+        lines += table(rows)
     for name, f in functions.items():
         if "profile" not in f:
             continue
@@ -358,7 +374,7 @@ def _library_lines(library: dict[str, Any]) -> list[str]:
                     f"{k['ns'] / 1e3 / k['calls']:.0f}",
                 ]
             )
-        lines += _table(rows, indent="    ")
+        lines += table(rows, indent="    ")
     return lines
 
 
@@ -384,10 +400,13 @@ def _summary_lines(report: dict[str, Any]) -> list[str]:
         f"Summary: median ms per call; whole image = 2 × encode_text + {steps} × denoise"
         " + decode_image (prompt and negative prompt, guided steps, one decode)"
     ]
-    lines += _table(rows) if len(rows) > 1 else ["  no WebGPU library ran"]
+    lines += table(rows) if len(rows) > 1 else ["  no WebGPU library ran"]
     if torch_ms:
         times = ", ".join(f"{d} {statistics.median(t):.1f} ms" for d, t in torch_ms.items())
         lines.append(f"  PyTorch UNet (batch 2) on {report['torch']['device']}: {times}")
+    gemm = matrix_summary(report.get("matrix_gemm"), (report["torch"] or {}).get("gemm_ms", {}))
+    if gemm is not None:
+        lines.append(gemm)
     return lines
 
 
@@ -400,6 +419,9 @@ def report_text(report: dict[str, Any]) -> str:
         "",
         *_torch_lines(report["torch"], report["torch_note"]),
     ]
+    if "matrix_gemm" in report:
+        gemm_ms = (report["torch"] or {}).get("gemm_ms", {})
+        lines += ["", *matrix_lines(report["matrix_gemm"], gemm_ms)]
     for library in report["webgpu"]:
         lines += ["", *_library_lines(library)]
     lines += ["", *_summary_lines(report)]
@@ -435,6 +457,11 @@ def main() -> None:
     parser.add_argument("--functions", default=",".join(FUNCTIONS))
     parser.add_argument("--steps", type=int, default=20, help="steps of the whole-image estimate")
     parser.add_argument("--torch", choices=("auto", "cuda", "cpu", "none"), default="auto")
+    parser.add_argument(
+        "--matrix-shapes",
+        default=",".join(SHAPES),
+        help="MxNxK,... of the subgroup-matrix GEMMs (multiples of 128, 128, 32)",
+    )
     parser.add_argument("--deadline-s", type=float, default=3600, help="seconds for every stage")
     args = parser.parse_intermixed_args()  # more folders may follow the options
     settings = Settings(
@@ -446,6 +473,7 @@ def main() -> None:
         budget_s=args.budget_s,
         functions=tuple(args.functions.split(",")),
         steps=args.steps,
+        matrix_shapes=tuple(args.matrix_shapes.split(",")),
         deadline=time.monotonic() + args.deadline_s,
     )
     report: dict[str, Any] = {
@@ -468,8 +496,14 @@ def main() -> None:
         print(f"[gpu] PyTorch UNet on {device}", file=sys.stderr, flush=True)
         try:
             report["torch"] = torch_unet(first, device, args.iterations, args.warmup)
+            report["torch"]["gemm_ms"] = torch_gemm_ms(
+                settings.matrix_shapes, device, args.iterations, args.warmup
+            )
         except Exception as error:  # the WebGPU stages still run and report
             report["torch"] = {"failed": f"{type(error).__name__}: {error}"}
+    write_report(report, args.out)
+    print("[gpu] subgroup-matrix GEMMs", file=sys.stderr, flush=True)
+    report["matrix_gemm"] = run_matrix_gemm(settings)
     write_report(report, args.out)
     torch_result = report["torch"] if report["torch"] and "ms" in report["torch"] else None
     for folder in args.models:

@@ -9,8 +9,6 @@ command -v emcc >/dev/null || missing+=(emscripten)
 [ -d /usr/share/nodejs/acorn ] || missing+=(node-acorn)
 command -v chromium >/dev/null || missing+=(chromium)
 command -v node >/dev/null || missing+=(nodejs npm)
-# Debian's own lavapipe brings the libraries (LLVM, ...) of the newer one fetched below.
-dpkg -s mesa-vulkan-drivers >/dev/null 2>&1 || missing+=(mesa-vulkan-drivers)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "[setup] apt-get install ${missing[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo

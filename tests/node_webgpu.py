@@ -1,7 +1,8 @@
 """WebGPU in node, for what Chromium's WebGPU cannot run: npm `webgpu` (Dawn) on Mesa's
-lavapipe, a CPU Vulkan driver with shader-f16, which SwiftShader lacks. Chromium uses no
-Vulkan driver but SwiftShader for WebGPU, whatever its flags; node's Dawn takes the one that
-VK_ICD_FILENAMES names. scripts/fetch_lavapipe.sh (run by scripts/setup.sh) fetches lavapipe.
+lavapipe, a CPU Vulkan driver with shader-f16 and subgroup matrices, which SwiftShader lacks.
+Chromium uses no Vulkan driver but SwiftShader for WebGPU, whatever its flags; node's Dawn takes
+the one that VK_ICD_FILENAMES names. scripts/fetch_lavapipe.sh (run by scripts/setup.sh) fetches
+lavapipe, and the `node` beside it that runs node on it.
 """
 
 from __future__ import annotations
@@ -14,8 +15,7 @@ from artifacts import ARTIFACTS
 
 ROOT = Path(__file__).parents[1]
 WEBGPU_NPM = "webgpu@0.6.2"
-LAVAPIPE_ICD = ARTIFACTS / "lavapipe" / "lvp_icd.json"
-CHROMIUM_VULKAN_LOADER = Path("/usr/lib/chromium")  # its libvulkan.so.1
+LAVAPIPE_NODE = ARTIFACTS / "lavapipe" / "node"
 
 
 def webgpu_package() -> Path:
@@ -28,20 +28,18 @@ def webgpu_package() -> Path:
     return package
 
 
-def lavapipe_env() -> dict[str, str]:
-    """This process's environment, with lavapipe as the only Vulkan driver Dawn finds."""
-    if not LAVAPIPE_ICD.is_file():
+def lavapipe_node() -> Path:
+    """node, run with lavapipe as the only Vulkan driver Dawn finds."""
+    if not LAVAPIPE_NODE.is_file():
         raise FileNotFoundError(
-            f"{LAVAPIPE_ICD} is missing: run scripts/fetch_lavapipe.sh (scripts/setup.sh does)"
+            f"{LAVAPIPE_NODE} is missing: run scripts/fetch_lavapipe.sh (scripts/setup.sh does)"
         )
-    return os.environ | {
-        "VK_ICD_FILENAMES": str(LAVAPIPE_ICD),
-        "LD_LIBRARY_PATH": str(CHROMIUM_VULKAN_LOADER),
-    }
+    return LAVAPIPE_NODE
 
 
 def run_on_lavapipe(tool: str, args: list[str], timeout: float) -> None:
     """`node runtime_ts/test/node.mjs TOOL --webgpu PACKAGE ARGS` with lavapipe as the adapter."""
     command = ["node", str(ROOT / "runtime_ts/test/node.mjs"), tool]
     command += ["--webgpu", str(webgpu_package()), *args]
-    subprocess.run(command, env=lavapipe_env(), check=True, timeout=timeout)
+    env = os.environ | {"WEBSD_NODE": str(lavapipe_node())}
+    subprocess.run(command, env=env, check=True, timeout=timeout)

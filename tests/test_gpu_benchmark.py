@@ -20,13 +20,15 @@ from pathlib import Path
 
 import pytest
 from benchmark_scripts import load
-from node_webgpu import lavapipe_env
+from node_webgpu import lavapipe_node
 
 ROOT = Path(__file__).parents[1]
 SWIFTSHADER = Path("/usr/lib/chromium")
 TVMJS = ROOT / "runtime_ts/node_modules/@mlc-ai/web-runtime/lib/index.js"
 FUNCTIONS = ("encode_text", "denoise", "decode_image")
 KINDS = ("attention", "conv2d", "matmul", "norm", "elementwise/other")
+# One subgroup-matrix GEMM of two tiles by two, three steps of k: lavapipe compiles it in seconds.
+MATRIX_SHAPE = "256x256x96"
 
 
 @pytest.mark.parametrize(
@@ -174,10 +176,18 @@ def tiny_libraries(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     )
 
 
-def _benchmark(library: Path, webgpu_package: Path, out: Path, env: dict, torch: str) -> dict:
+def _benchmark(
+    library: Path,
+    webgpu_package: Path,
+    out: Path,
+    torch: str,
+    node: str = "node",
+    env: dict[str, str] | None = None,
+) -> dict:
     command = [sys.executable, str(ROOT / "benchmarks" / "gpu.py"), str(library)]
     command += ["--webgpu", str(webgpu_package), "--tvmjs", str(TVMJS), "--out", str(out)]
-    command += ["--iterations", "2", "--warmup", "1", "--torch", torch]
+    command += ["--iterations", "2", "--warmup", "1", "--torch", torch, "--node", node]
+    command += ["--matrix-shapes", MATRIX_SHAPE]
     subprocess.run(command, env=env, check=True, timeout=1800)
     return json.loads((out / "gpu-report.json").read_text())
 
@@ -227,7 +237,7 @@ def test_report_on_swiftshader_has_every_section(
         "LD_LIBRARY_PATH": str(SWIFTSHADER),  # chromium's libvulkan.so.1
         "VK_ICD_FILENAMES": str(SWIFTSHADER / "vk_swiftshader_icd.json"),
     }
-    report = _benchmark(tiny_libraries["float32"], webgpu_package, tmp_path, env, torch="cpu")
+    report = _benchmark(tiny_libraries["float32"], webgpu_package, tmp_path, "cpu", env=env)
 
     torch_ms = report["torch"]["ms"]
     assert set(torch_ms) == {"float32", "float16"}
@@ -247,6 +257,10 @@ def test_report_on_swiftshader_has_every_section(
     assert all(denoise_kinds[kind] > 0 for kind in KINDS)
     assert library["whole_image_ms"] > 20 * library["median_ms"]["denoise"]
     assert set(library["denoise_over_torch"]) == {"float32", "float16"}
+    # SwiftShader has no subgroup matrices: the tensor-core stage says so, and PyTorch's GEMM of
+    # the same shape is timed all the same.
+    assert "offers no chromium-experimental-subgroup-matrix" in report["matrix_gemm"]["skipped"]
+    assert len(report["torch"]["gemm_ms"][MATRIX_SHAPE]) == 2
 
     text = (tmp_path / "gpu-report.txt").read_text()
     for section in (
@@ -265,6 +279,8 @@ def test_report_on_swiftshader_has_every_section(
         "whole image = 2 × encode_text + 20 × denoise + decode_image",
         " s at 64×64",
         "denoise/PyTorch float16",
+        "Subgroup-matrix GEMM (tensor cores",
+        "skipped on SwiftShader",
     ):
         assert section in text, section
 
@@ -275,9 +291,11 @@ def test_float16_library_runs_with_shader_f16_on_lavapipe(
     tiny_libraries: dict[str, Path], webgpu_package: Path, tmp_path: Path, tiny_sd1: Path
 ) -> None:
     """The float16 library as the GPU run takes it (its random weights in fp16, its device with
-    shader-f16), on Mesa's lavapipe (tests/node_webgpu.py): SwiftShader has no shader-f16."""
+    shader-f16), on Mesa's lavapipe (tests/node_webgpu.py): SwiftShader has no shader-f16. And
+    the subgroup-matrix GEMM, on lavapipe's cooperative matrices."""
     library_folder = tiny_libraries["float16"]
-    report = _benchmark(library_folder, webgpu_package, tmp_path, lavapipe_env(), torch="none")
+    node = str(lavapipe_node())
+    report = _benchmark(library_folder, webgpu_package, tmp_path, "none", node=node)
 
     (library,) = report["webgpu"]
     assert "llvmpipe" in library["adapter"]["description"]
@@ -285,4 +303,17 @@ def test_float16_library_runs_with_shader_f16_on_lavapipe(
     _check_timings(library, tiny_sd1, "float16")
     # Its text encoder launches fewer than 32 kernels: one submit.
     assert library["functions"]["denoise"]["submits"] > 1
-    assert "WebGPU tiny-sd1 float16" in (tmp_path / "gpu-report.txt").read_text()
+
+    gemm = report["matrix_gemm"]
+    assert gemm["config"] == "f16→f32 8×8×8" and gemm["subgroup_sizes"] == [8, 8]
+    assert gemm["errors"] == [] and "failed" not in gemm and "cut" not in gemm
+    (measured,) = gemm["shapes"]
+    assert "x".join(str(measured[d]) for d in "mnk") == MATRIX_SHAPE
+    assert len(measured["ms"]) == 2 and min(measured["ms"]) > 0
+    # Exact: the operands are multiples of 1/8, so every sum is one that float32 holds.
+    assert measured["checked"] > 0 and measured["relative_error"] == 0
+
+    text = (tmp_path / "gpu-report.txt").read_text()
+    assert "WebGPU tiny-sd1 float16" in text
+    assert "f16→f32 8×8×8 fragments, subgroups of 8, 128×128×32 tiles" in text
+    assert "subgroup-matrix GEMM (f16→f32 8×8×8): 256×256×96" in text
