@@ -7,14 +7,15 @@ Each model folder is one that benchmarks/gpu_build.py wrote. For each, node runs
 benchmarks/gpu/bench.mjs on whatever WebGPU adapter Dawn finds (a real GPU, or SwiftShader on
 a CPU): milliseconds per call of the text encoder, the guided UNet (batch 2) and the VAE
 decoder, the median of `--iterations` calls after `--warmup`, then one call timed pass by pass
-with timestamp queries, each pass named by its TVM kernel and summed by kind of operation.
+with timestamp queries, each pass named by its TVM kernel and summed by kind of operation,
+and each kernel's work (counted when the library was built) divided by its time.
 Where CUDA is there, diffusers' UNet2DConditionModel from the same config (random weights)
 runs batch 2 in float16 and float32, and the report gives WebGPU's time over PyTorch's.
 Between PyTorch and the libraries, float16 GEMMs on the subgroup matrices (tensor cores) that
 Dawn may offer, beside PyTorch's of the same shapes (benchmarks/gpu_matrix.py).
 
-The report (gpu-report.txt, gpu-report.json in `--out`) is rewritten after each stage, so a
-run cut short by `--deadline-s` still reports what it measured.
+The report (benchmarks/gpu_report.py: gpu-report.txt, gpu-report.json in `--out`) is rewritten
+after each stage, so a run cut short by `--deadline-s` still reports what it measured.
 """
 
 from __future__ import annotations
@@ -22,8 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import lzma
-import re
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -34,32 +33,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gpu_matrix import SHAPES, matrix_command, matrix_lines, matrix_summary, torch_gemm_ms
-from text_table import table
+from gpu_matrix import SHAPES, matrix_command, torch_gemm_ms
+from gpu_report import FUNCTIONS, report_text, summarize, write_report
 
 BENCH_JS = Path(__file__).parent / "gpu" / "bench.mjs"
-FUNCTIONS = ("encode_text", "denoise", "decode_image")
-# Kinds of operation, by the op names TVM puts in a fused kernel's name; the first match wins.
-# Softmax is an attention's (CLIP runs attention as matmul, softmax, matmul). A group norm split
-# into a statistics kernel (group_norm_stats) leaves its normalization, (x - mean) · rstd · γ + β,
-# to a fused elementwise kernel whose name starts with those ops (after a cast from fp16).
-KINDS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("attention", re.compile(r"attention|softmax")),
-    ("conv2d", re.compile(r"conv2d")),
-    ("matmul", re.compile(r"matmul|dense|gemm")),
-    ("norm", re.compile(r"group_norm|layer_norm|rms_norm|^fused_(cast\d*_)?subtract\d*_multiply")),
-)
-OTHER = "elementwise/other"
-TOP_KERNELS = 12
 STDERR_TAIL_LINES = 20
 MIN_STAGE_S = 30
 # The subgroup-matrix GEMMs run before the libraries, in a few seconds on a GPU: capped, so that
 # a hung one leaves the libraries their time.
 MATRIX_STAGE_S = 180
-
-
-def kernel_kind(name: str) -> str:
-    return next((kind for kind, ops in KINDS if ops.search(name)), OTHER)
 
 
 @dataclass(frozen=True)
@@ -102,6 +84,7 @@ def run_library(folder: Path, settings: Settings) -> dict[str, Any]:
         "dtype": model["dtype"],
         "built_from": model["built_from"],
         "image": model["functions"]["decode_image"]["output_shape"],
+        "kernel_work": model.get("kernels", {}),
     }
     remaining = settings.deadline - time.monotonic()
     if remaining < MIN_STAGE_S:
@@ -203,235 +186,6 @@ def torch_unet(model: dict[str, Any], device: str, iterations: int, warmup: int)
         "tf32": tf32,
         "ms": times,
     }
-
-
-def _profile_kinds(profile: dict[str, Any]) -> dict[str, float]:
-    kinds = dict.fromkeys([kind for kind, _ in KINDS] + [OTHER], 0.0)
-    for name, kernel in profile["kernels"].items():
-        kinds[kernel_kind(name)] += kernel["ns"] / 1e6
-    return kinds
-
-
-def whole_image_ms(medians: dict[str, float], steps: int) -> float | None:
-    """A generation with classifier-free guidance: the prompt and the negative prompt encoded,
-    `steps` guided UNet calls, one decode (scheduler arithmetic is negligible)."""
-    if not all(f in medians for f in FUNCTIONS):
-        return None
-    return 2 * medians["encode_text"] + steps * medians["denoise"] + medians["decode_image"]
-
-
-def summarize(library: dict[str, Any], torch_result: dict[str, Any] | None, steps: int) -> None:
-    """Add medians, kinds, the whole-image estimate and the ratios to PyTorch to `library`."""
-    functions = library.get("functions", {})
-    medians = {name: statistics.median(f["ms"]) for name, f in functions.items() if f["ms"]}
-    library["median_ms"] = medians
-    library["kinds_ms"] = {
-        name: _profile_kinds(f["profile"]) for name, f in functions.items() if "profile" in f
-    }
-    library["whole_image_ms"] = whole_image_ms(medians, steps)
-    if torch_result is not None and "denoise" in medians:
-        library["denoise_over_torch"] = {
-            dtype: medians["denoise"] / statistics.median(samples)
-            for dtype, samples in torch_result["ms"].items()
-        }
-
-
-def _torch_lines(result: dict[str, Any] | None, reason: str) -> list[str]:
-    if result is None:
-        return [f"PyTorch: not run ({reason})"]
-    if "failed" in result:
-        return [f"PyTorch: failed: {result['failed']}"]
-    shape = "×".join(str(d) for d in result["latents"])
-    tf32 = f"; float32 {' and '.join(result['tf32'])} in TF32" if result["tf32"] else ""
-    lines = [
-        f"PyTorch {result['torch']}, diffusers {result['diffusers']} on {result['device']}: "
-        f"UNet2DConditionModel in eager mode, latents {shape}{tf32}"
-    ]
-    rows = [["dtype", "median ms", "min ms", "calls"]]
-    for dtype, samples in result["ms"].items():
-        rows.append(
-            [dtype, f"{statistics.median(samples):.1f}", f"{min(samples):.1f}", str(len(samples))]
-        )
-    return lines + table(rows)
-
-
-def _library_lines(library: dict[str, Any]) -> list[str]:
-    title = f"WebGPU {library['model']} {library['dtype']}"
-    if "skipped" in library:
-        return [f"{title}: skipped ({library['skipped']})"]
-    adapter = library.get("adapter", {})
-    lines = [
-        f"{title}: model.wasm {library['wasm_bytes'] / 2**20:.1f} MiB built from "
-        f"{library['built_from']}, on {adapter.get('vendor', '?')} "
-        f"{adapter.get('architecture', '')} ({adapter.get('description', '?')})"
-    ]
-    if "subgroup_sizes" in adapter:
-        low, high = adapter["subgroup_sizes"]
-        lines.append(
-            f"  subgroups of {low} to {high}; experimental features: "
-            f"{', '.join(adapter['experimental_features']) or 'none'}; subgroup matrices: "
-            f"{', '.join(adapter['subgroup_matrix_configs']) or 'none'}"
-        )
-    for note in ("cut", "failed"):
-        if note in library:
-            lines.append(f"  {note.upper()}: {library[note]}")
-    if library.get("errors"):
-        lines.append(f"  GPU errors: {'; '.join(library['errors'][:5])}")
-    if "compile_s" in library:
-        lines.append(
-            f"  pipelines compiled in {library['compile_s']:.1f} s, "
-            f"random weights uploaded in {library.get('weights_s', 0):.1f} s"
-        )
-    functions = library.get("functions", {})
-    rows = [
-        [
-            "function",
-            "median ms",
-            "min ms",
-            "calls",
-            "encode ms",
-            "submits",
-            "groups made",
-            "one submit ms",
-            "its encode ms",
-            "new groups ms",
-            "its encode ms",
-            "GPU ms",
-            "GPU span ms",
-            "passes",
-        ]
-    ]
-    for name, f in functions.items():
-        profile = f.get("profile")
-        gpu = (
-            [
-                f"{sum(k['ns'] for k in profile['kernels'].values()) / 1e6:.1f}",
-                f"{profile['span_ns'] / 1e6:.1f}",
-                str(profile["passes"]),
-            ]
-            if profile
-            else ["-", "-", "-"]
-        )
-        rows.append(
-            [
-                name,
-                f"{statistics.median(f['ms']):.1f}",
-                f"{min(f['ms']):.1f}",
-                str(len(f["ms"])),
-                f"{statistics.median(f['encode_ms']):.1f}",
-                str(f["submits"]),
-                str(f["bind_groups"][-1]),
-                f"{statistics.median(f['one_submit_ms']):.1f}",
-                f"{statistics.median(f['one_submit_encode_ms']):.1f}",
-                f"{statistics.median(f['new_bind_groups_ms']):.1f}",
-                f"{statistics.median(f['new_bind_groups_encode_ms']):.1f}",
-                *gpu,
-            ]
-        )
-    if len(rows) > 1:
-        lines += table(rows)
-        lines.append(
-            "  (ms per call: wall time from the first dispatch encoded to the GPU done, with "
-            "the library's submits every few dozen kernels and its bind groups reused, as pages "
-            "run it; encode ms: median CPU time recording and submitting the call's dispatches; "
-            "submits: command buffers per call; groups made: bind groups that the last call "
-            "had to make, finding none made before for those buffers; one submit ms: the same "
-            "calls, in turn, with every dispatch submitted at the end, as tvmjs alone does, so "
-            "that the GPU waits for all of the encoding, which is then the CPU's cost alone (its "
-            "encode ms); new groups: those calls again with a new bind group for every "
-            "dispatch, as tvmjs alone makes them; GPU ms: sum of the compute passes' timestamps "
-            "in one call; span: first pass start to last end)"
-        )
-    kinds = library.get("kinds_ms", {})
-    if kinds:
-        names = list(kinds)
-        rows = [["GPU ms by kind", *names]]
-        for kind in next(iter(kinds.values())):
-            cells = []
-            for name in names:
-                total = sum(kinds[name].values()) or 1.0
-                cells.append(f"{kinds[name][kind]:.1f} ({100 * kinds[name][kind] / total:.0f}%)")
-            rows.append([kind, *cells])
-        lines += table(rows)
-    for name, f in functions.items():
-        if "profile" not in f:
-            continue
-        kernels = f["profile"]["kernels"]
-        total = sum(k["ns"] for k in kernels.values()) or 1
-        top = sorted(kernels.items(), key=lambda item: -item[1]["ns"])[:TOP_KERNELS]
-        lines.append(
-            f"  top kernels of {name} ({len(kernels)} kernels, {f['profile']['passes']} passes):"
-        )
-        rows = [["kernel", "kind", "calls", "GPU ms", "share", "µs/call"]]
-        for kernel, k in top:
-            rows.append(
-                [
-                    kernel,
-                    kernel_kind(kernel),
-                    str(k["calls"]),
-                    f"{k['ns'] / 1e6:.2f}",
-                    f"{100 * k['ns'] / total:.1f}%",
-                    f"{k['ns'] / 1e3 / k['calls']:.0f}",
-                ]
-            )
-        lines += table(rows, indent="    ")
-    return lines
-
-
-def _summary_lines(report: dict[str, Any]) -> list[str]:
-    """The numbers that matter, last, so that the end of the output holds them."""
-    steps = report["settings"]["steps"]
-    torch_ms = (report["torch"] or {}).get("ms", {})
-    rows = [["library", *FUNCTIONS, "whole image", *(f"denoise/PyTorch {d}" for d in torch_ms)]]
-    for library in report["webgpu"]:
-        medians = library.get("median_ms", {})
-        ratios = library.get("denoise_over_torch", {})
-        whole = library.get("whole_image_ms")
-        image = "×".join(str(side) for side in reversed(library["image"]))
-        rows.append(
-            [
-                f"{library['model']} {library['dtype']}",
-                *(f"{medians[f]:.1f}" if f in medians else "-" for f in FUNCTIONS),
-                f"{whole / 1000:.2f} s at {image}" if whole is not None else "-",
-                *(f"{ratios[d]:.1f}×" if d in ratios else "-" for d in torch_ms),
-            ]
-        )
-    lines = [
-        f"Summary: median ms per call; whole image = 2 × encode_text + {steps} × denoise"
-        " + decode_image (prompt and negative prompt, guided steps, one decode)"
-    ]
-    lines += table(rows) if len(rows) > 1 else ["  no WebGPU library ran"]
-    if torch_ms:
-        times = ", ".join(f"{d} {statistics.median(t):.1f} ms" for d, t in torch_ms.items())
-        lines.append(f"  PyTorch UNet (batch 2) on {report['torch']['device']}: {times}")
-    gemm = matrix_summary(report.get("matrix_gemm"), (report["torch"] or {}).get("gemm_ms", {}))
-    if gemm is not None:
-        lines.append(gemm)
-    return lines
-
-
-def report_text(report: dict[str, Any]) -> str:
-    settings = report["settings"]
-    lines = [
-        f"websd GPU benchmark, {report['date']}: median of up to {settings['iterations']} calls "
-        f"after {settings['warmup']} warm-up (at most {settings['budget_s']:.0f} s of calls per "
-        "function), then one profiled call",
-        "",
-        *_torch_lines(report["torch"], report["torch_note"]),
-    ]
-    if "matrix_gemm" in report:
-        gemm_ms = (report["torch"] or {}).get("gemm_ms", {})
-        lines += ["", *matrix_lines(report["matrix_gemm"], gemm_ms)]
-    for library in report["webgpu"]:
-        lines += ["", *_library_lines(library)]
-    lines += ["", *_summary_lines(report)]
-    return "\n".join(lines) + "\n"
-
-
-def write_report(report: dict[str, Any], out: Path) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "gpu-report.json").write_text(json.dumps(report, indent=1) + "\n")
-    (out / "gpu-report.txt").write_text(report_text(report))
 
 
 def _torch_device(choice: str) -> str | None:

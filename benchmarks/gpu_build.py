@@ -5,7 +5,9 @@
 Each (config, dtype) becomes a folder `<config>-<dtype>/` holding `model.wasm.xz` (the tvmjs
 system library, WGSL inside, xz-compressed to travel to the GPU machine) and `model.json`:
 the shapes and dtypes of every function's inputs, output and weights, the WebGPU features the
-kernels need, and the UNet's diffusers config. The benchmark draws random weights from
+kernels need, the UNet's diffusers config, and each kernel's work per launch (flops and bytes
+its loads read from global memory, benchmarks/kernel_work.py), from which the benchmark turns
+its GPU times into rates. The benchmark draws random weights from
 those shapes on the GPU, so gigabytes of weights never travel. Configs are the published ones
 of websd.testing.configs (random weights: the kernels and shapes are those of the real model).
 """
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import tvm
+from kernel_work import kernel_work
 from tvm import relax
 
 from websd.assemble import FUNCTIONS, AssembledModel, assemble, tensor_signature
@@ -43,9 +46,10 @@ def describe(
     config: PipelineConfig,
     model: AssembledModel,
     module: tvm.IRModule,
+    lowered: tvm.IRModule,
 ) -> dict[str, Any]:
     """What the benchmark needs to call each function (by kind, with its compiled `symbol`):
-    input, output and weight shapes."""
+    input, output and weight shapes; and the work of each kernel that `lowered` schedules."""
     compiled = {kind: name for name, kind in model.kinds.items()}  # one size: the model's own
     functions = {
         kind: {
@@ -72,6 +76,12 @@ def describe(
         "unet_config": config.unet,
         "functions": functions,
         "params": params,
+        "kernels": {
+            gv.name_hint: {"flops": work.flops, "global_bytes": work.global_bytes}
+            for gv, function in lowered.functions.items()
+            if isinstance(function, tvm.tirx.PrimFunc)
+            for work in [kernel_work(function)]
+        },
     }
 
 
@@ -93,15 +103,17 @@ def build(
                     model = to_float16(imported)
             module = prepare(model.module)
             webgpu = target(WEBGPU)
-            with report.stage(f"{name} {dtype} build webgpu"):
+            with report.stage(f"{name} {dtype} build webgpu"), webgpu:
+                lowered = lowering(webgpu)(module)
                 executable = relax.build(
-                    module, target=webgpu, relax_pipeline=lowering(webgpu), system_lib=True
+                    lowered, target=webgpu, relax_pipeline=None, system_lib=True
                 )
             wasm = link_wasm(executable, Path(scratch) / "model.wasm", progress=report)
             folder = out / f"{name}-{dtype}"
             folder.mkdir(parents=True, exist_ok=True)
             (folder / WASM_XZ).write_bytes(lzma.compress(wasm.read_bytes(), preset=9))
-            description = describe(name, dtype, built_from, config, model, module)
+            with report.stage(f"{name} {dtype} kernel work"):
+                description = describe(name, dtype, built_from, config, model, module, lowered)
             (folder / MODEL_JSON).write_text(json.dumps(description, indent=1) + "\n")
             size = (folder / WASM_XZ).stat().st_size / 2**20
             report(f"{folder}: {WASM_XZ} {size:.1f} MiB")

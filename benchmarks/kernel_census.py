@@ -27,7 +27,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gpu import KINDS, OTHER, kernel_kind
+from kernel_kinds import KINDS, OTHER, kernel_kind
 from kernel_work import NOTHING, KernelWork, kernel_work
 from memory_access import NO_ACCESS, MemoryAccess, memory_access
 

@@ -53,12 +53,12 @@ MATRIX_SHAPE = "256x256x96"
     ],
 )
 def test_kernels_are_grouped_by_the_op_in_their_name(kernel: str, kind: str) -> None:
-    assert load("gpu").kernel_kind(kernel) == kind
+    assert load("kernel_kinds").kernel_kind(kernel) == kind
 
 
 def test_whole_image_is_two_prompts_the_steps_and_one_decode() -> None:
     medians = {"encode_text": 10.0, "denoise": 100.0, "decode_image": 500.0}
-    assert load("gpu").whole_image_ms(medians, 20) == 2 * 10 + 20 * 100 + 500
+    assert load("gpu_report").whole_image_ms(medians, 20) == 2 * 10 + 20 * 100 + 500
 
 
 def test_kernel_work_counts_a_tiled_matmul_by_hand() -> None:
@@ -197,7 +197,7 @@ def _check_timings(library: dict, tiny_sd1: Path, dtype: str) -> None:
     benchmarks/kernel_census.py counts in the compiled module, submitted as the library asks."""
     assert library["errors"] == [] and "failed" not in library and "cut" not in library
     assert library["compile_s"] > 0
-    gpu = load("gpu")
+    kinds = load("kernel_kinds")
     found = load("kernel_census").kernels(tiny_sd1, dtype)
     for name in FUNCTIONS:
         function = library["functions"][name]
@@ -212,9 +212,15 @@ def _check_timings(library: dict, tiny_sd1: Path, dtype: str) -> None:
         )
         timed: Counter[str] = Counter()
         for kernel, timing in kernels.items():
-            timed[gpu.kernel_kind(kernel)] += timing["calls"]
+            timed[kinds.kernel_kind(kernel)] += timing["calls"]
         compiled = found[name if name == "encode_text" else f"{name}_64x64"]
         assert timed == compiled.launches, name
+        # The work the report divides by GPU time: each kernel's per launch (model.json), times
+        # its launches in the profile, is the census' work of the call.
+        for kind, work in library["kinds_work"][name].items():
+            counted = compiled.work[kind]
+            assert (work["flops"], work["global_bytes"]) == (counted.flops, counted.global_bytes)
+        assert library["kinds_work"][name]["matmul"]["flops"] > 0
         # websd.submit ran as the library asks: a submit after every 32 kernels and the last.
         assert function["submits"] == math.ceil(compiled.launches.total() / 32), name
         for way in ("one_submit", "new_bind_groups"):
@@ -275,6 +281,9 @@ def test_report_on_swiftshader_has_every_section(
         *FUNCTIONS,
         "GPU ms by kind",
         *KINDS,
+        "work by kind",
+        "GFLOP,",
+        "TFLOP/s",
         "top kernels of denoise",
         "whole image = 2 × encode_text + 20 × denoise + decode_image",
         " s at 64×64",
