@@ -9,7 +9,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from gpu_matrix import matrix_lines, matrix_summary
+from gpu_matrix import dims
 from kernel_kinds import KERNEL_SUFFIX, function_work, kernel_kind, kinds_work, profile_kinds
 from text_table import table
 
@@ -42,6 +42,14 @@ def summarize(library: dict[str, Any], torch_result: dict[str, Any] | None, step
             dtype: medians["denoise"] / statistics.median(samples)
             for dtype, samples in torch_result["ms"].items()
         }
+
+
+def _trouble_lines(stage: dict[str, Any]) -> list[str]:
+    """What went wrong in a node stage: cut at the deadline, failed, or GPU errors."""
+    lines = [f"  {note.upper()}: {stage[note]}" for note in ("cut", "failed") if note in stage]
+    if stage.get("errors"):
+        lines.append(f"  GPU errors: {'; '.join(stage['errors'][:5])}")
+    return lines
 
 
 def _torch_lines(result: dict[str, Any] | None, reason: str) -> list[str]:
@@ -80,11 +88,7 @@ def _library_lines(library: dict[str, Any]) -> list[str]:
             f"{', '.join(adapter['experimental_features']) or 'none'}; subgroup matrices: "
             f"{', '.join(adapter['subgroup_matrix_configs']) or 'none'}"
         )
-    for note in ("cut", "failed"):
-        if note in library:
-            lines.append(f"  {note.upper()}: {library[note]}")
-    if library.get("errors"):
-        lines.append(f"  GPU errors: {'; '.join(library['errors'][:5])}")
+    lines += _trouble_lines(library)
     if "compile_s" in library:
         lines.append(
             f"  pipelines compiled in {library['compile_s']:.1f} s, "
@@ -250,7 +254,7 @@ def _summary_lines(report: dict[str, Any]) -> list[str]:
     if torch_ms:
         times = ", ".join(f"{d} {statistics.median(t):.1f} ms" for d, t in torch_ms.items())
         lines.append(f"  PyTorch UNet (batch 2) on {report['torch']['device']}: {times}")
-    gemm = matrix_summary(report.get("matrix_gemm"), (report["torch"] or {}).get("gemm_ms", {}))
+    gemm = _matrix_summary(report.get("matrix_gemm"), (report["torch"] or {}).get("gemm_ms", {}))
     if gemm is not None:
         lines.append(gemm)
     return lines
@@ -267,7 +271,7 @@ def report_text(report: dict[str, Any]) -> str:
     ]
     if "matrix_gemm" in report:
         gemm_ms = (report["torch"] or {}).get("gemm_ms", {})
-        lines += ["", *matrix_lines(report["matrix_gemm"], gemm_ms)]
+        lines += ["", *_matrix_lines(report["matrix_gemm"], gemm_ms)]
     for library in report["webgpu"]:
         lines += ["", *_library_lines(library)]
     lines += ["", *_summary_lines(report)]
@@ -278,3 +282,65 @@ def write_report(report: dict[str, Any], out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "gpu-report.json").write_text(json.dumps(report, indent=1) + "\n")
     (out / "gpu-report.txt").write_text(report_text(report))
+
+
+def _tflops(shape: str, ms: float) -> float:
+    m, n, k = dims(shape)
+    return 2 * m * n * k / (ms * 1e9)
+
+
+def _matrix_lines(result: dict[str, Any] | None, torch_ms: dict[str, list[float]]) -> list[str]:
+    """The subgroup-matrix stage's section of the report."""
+    title = "Subgroup-matrix GEMM (tensor cores, Dawn's chromium-experimental-subgroup-matrix)"
+    if result is None:
+        return [f"{title}: not run (out of time)"]
+    if "skipped" in result:
+        return [f"{title}: skipped on {result.get('adapter', '?')}: {result['skipped']}"]
+    tile = "×".join(str(d) for d in result.get("tile", []))
+    lines = [
+        f"{title} on {result.get('adapter', '?')}: {result.get('config', '?')} fragments, "
+        f"subgroups of {result['subgroup_sizes'][0]}, {tile} tiles per workgroup"
+    ]
+    lines += _trouble_lines(result)
+    rows = [["M×N×K", "median ms", "TFLOP/s", "PyTorch ms", "PyTorch TFLOP/s", "ratio", "error"]]
+    for measured in result["shapes"]:
+        shape = f"{measured['m']}x{measured['n']}x{measured['k']}"
+        ms = statistics.median(measured["ms"])
+        theirs = statistics.median(torch_ms[shape]) if shape in torch_ms else None
+        rows.append(
+            [
+                shape.replace("x", "×"),
+                f"{ms:.3f}",
+                f"{_tflops(shape, ms):.3g}",
+                *(
+                    [f"{theirs:.3f}", f"{_tflops(shape, theirs):.3g}", f"{ms / theirs:.2f}×"]
+                    if theirs is not None
+                    else ["-", "-", "-"]
+                ),
+                f"{measured['relative_error']:.1g}",
+            ]
+        )
+    if len(rows) > 1:
+        lines += [
+            *table(rows),
+            "  (float16 operands, summed in the fragments' result type; ms: median wall time "
+            "per GEMM of submits of repeated dispatches; ratio: ms over PyTorch's float16 "
+            "torch.matmul on the same device; error: the largest of sampled products' "
+            "|error| / max(1, |sum|))",
+        ]
+    return lines
+
+
+def _matrix_summary(result: dict[str, Any] | None, torch_ms: dict[str, list[float]]) -> str | None:
+    """One line for the report's summary: each shape's TFLOP/s, and its time over PyTorch's."""
+    if not result or not result.get("shapes"):
+        return None
+    cells = []
+    for measured in result["shapes"]:
+        shape = f"{measured['m']}x{measured['n']}x{measured['k']}"
+        ms = statistics.median(measured["ms"])
+        cell = f"{shape.replace('x', '×')} {_tflops(shape, ms):.3g} TFLOP/s"
+        if shape in torch_ms:
+            cell += f" ({ms / statistics.median(torch_ms[shape]):.2f}× PyTorch's ms)"
+        cells.append(cell)
+    return f"  subgroup-matrix GEMM ({result['config']}): {'; '.join(cells)}"

@@ -21,6 +21,7 @@ import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { PassProfiler } from "./profiler.mjs";
+import { uniforms } from "./xorshift.mjs";
 import { reuseBindGroups } from "./websd-device.mjs";
 
 /** Dawn's toggles for an instance, with the features in `enabled` turned on too. */
@@ -64,19 +65,6 @@ function log(message) {
 }
 
 const size = (shape) => shape.reduce((a, b) => a * b, 1);
-
-/** Deterministic uniform numbers in [0, 1) (xorshift32): the same weights on every run. */
-function uniforms(count, seed) {
-  const out = new Float32Array(count);
-  let state = seed >>> 0 || 1;
-  for (let i = 0; i < count; i++) {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    out[i] = (state >>> 0) / 2 ** 32;
-  }
-  return out;
-}
 
 /** Random signs and magnitudes in [0.1, 1), never zero; tensors repeat a stretch of these. */
 const POOL = uniforms(1 << 16, 12345).map((u, i) => (i % 2 ? 1 : -1) * (0.1 + 0.9 * u));

@@ -3,7 +3,7 @@
  * `chromium-experimental-subgroup-matrix`) do for a float16 GEMM on this adapter: one kernel of
  * its own, tiled in workgroup memory, times each GEMM shape given and checks its products.
  *
- *   node matrix_gemm.mjs --webgpu DIR --out result.json [--shapes 8192x2560x320,...]
+ *   node matrix_gemm.mjs --webgpu DIR --out result.json --shapes 8192x2560x320,...
  *                        [--iterations 10]
  *
  * DIR holds npm webgpu's index.js. A shape MxNxK multiplies an M × K matrix by a K × N one,
@@ -16,6 +16,7 @@ import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
+import { uniforms } from "./xorshift.mjs";
 
 const FEATURE = "chromium-experimental-subgroup-matrix";
 /** Outputs of a workgroup (rows, columns), and the depth of k it stages at a time. */
@@ -33,11 +34,11 @@ const { values: args } = parseArgs({
   options: {
     webgpu: { type: "string" },
     out: { type: "string" },
-    shapes: { type: "string", default: "8192x2560x320,2048x640x5760,4096x4096x4096" },
+    shapes: { type: "string" },
     iterations: { type: "string", default: "10" },
   },
 });
-for (const name of ["webgpu", "out"]) {
+for (const name of ["webgpu", "out", "shapes"]) {
   if (args[name] === undefined) throw new Error(`--${name} is required`);
 }
 
@@ -132,28 +133,19 @@ function gemmWgsl(config, subgroupSize, { m, n, k }) {
     );
   }
   lines.push(`  for (var k0 = 0u; k0 < ${k}u; k0 += ${TILE.k}u) {`);
-  // A's tile: TILE.m rows of TILE.k values, 8 per vector load.
-  each(vectors(TILE.m * TILE.k), (v) => {
-    const index = `lid + ${v * INVOCATIONS}u`;
-    const row = `(${index}) / ${TILE.k / 8}u`;
-    const col = `((${index}) % ${TILE.k / 8}u) * 8u`;
-    return [
-      `    { let r = ${row}; let c = ${col};`,
-      `      let h = halves(A[((row0 + r) * ${k}u + k0 + c) / 8u]);`,
-      `      for (var e = 0u; e < 8u; e++) { tileA[r * ${strideA}u + c + e] = h[e]; } }`,
-    ].join("\n");
-  });
-  // B's tile: TILE.k rows of TILE.n values.
-  each(vectors(TILE.k * TILE.n), (v) => {
-    const index = `lid + ${v * INVOCATIONS}u`;
-    const row = `(${index}) / ${TILE.n / 8}u`;
-    const col = `((${index}) % ${TILE.n / 8}u) * 8u`;
-    return [
-      `    { let r = ${row}; let c = ${col};`,
-      `      let h = halves(B[((k0 + r) * ${n}u + col0 + c) / 8u]);`,
-      `      for (var e = 0u; e < 8u; e++) { tileB[r * ${strideB}u + c + e] = h[e]; } }`,
-    ].join("\n");
-  });
+  /** Copies a tile of `rows` × `columns` values into workgroup array `tile`, 8 per vector load:
+   * row r, column c of the tile is `source`'s element `first(r, c)`. */
+  const stage = (tile, source, rows, columns, stride, first) =>
+    each(vectors(rows * columns), (v) => {
+      const index = `lid + ${v * INVOCATIONS}u`;
+      return [
+        `    { let r = (${index}) / ${columns / 8}u; let c = ((${index}) % ${columns / 8}u) * 8u;`,
+        `      let h = halves(${source}[(${first("r", "c")}) / 8u]);`,
+        `      for (var e = 0u; e < 8u; e++) { ${tile}[r * ${stride}u + c + e] = h[e]; } }`,
+      ].join("\n");
+    });
+  stage("tileA", "A", TILE.m, TILE.k, strideA, (r, c) => `(row0 + ${r}) * ${k}u + k0 + ${c}`);
+  stage("tileB", "B", TILE.k, TILE.n, strideB, (r, c) => `(k0 + ${r}) * ${n}u + col0 + ${c}`);
   lines.push("    workgroupBarrier();");
   for (let kk = 0; kk < TILE.k; kk += fk) {
     each(fragments.m, (i) => {
@@ -185,18 +177,8 @@ function gemmWgsl(config, subgroupSize, { m, n, k }) {
 
 /** Deterministic float16 operands: multiples of 1/8 in [-1, 1], whose sums float32 holds exactly. */
 function operands(count, seed) {
-  const values = new Float32Array(count);
-  const bits = new Uint16Array(count);
-  let state = seed >>> 0 || 1;
-  for (let i = 0; i < count; i++) {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    const eighths = ((state >>> 0) % 17) - 8;
-    values[i] = eighths / 8;
-    bits[i] = halfBits(eighths / 8);
-  }
-  return { values, bits };
+  const values = uniforms(count, seed).map((u) => Math.floor(u * 17 - 8) / 8);
+  return { values, bits: Uint16Array.from(values, halfBits) };
 }
 
 /** The float16 bits of a multiple of 1/8 in [-1, 1]. */
@@ -276,10 +258,13 @@ async function runShape(device, config, subgroupSize, shape) {
   const f32 = config.resultComponentType === "f32";
   const range = readback.getMappedRange();
   const got = f32 ? new Float32Array(range) : new Uint16Array(range);
+  // Products at random rows and columns: every tile, fragment and staged vector is as likely.
+  const rows = uniforms(CHECKED, 3);
+  const columns = uniforms(CHECKED, 4);
   let error = 0;
   for (let s = 0; s < CHECKED; s++) {
-    const index = Math.floor(((s + 0.5) / CHECKED) * m * n);
-    const [i, j] = [Math.floor(index / n), index % n];
+    const [i, j] = [Math.floor(rows[s] * m), Math.floor(columns[s] * n)];
+    const index = i * n + j;
     let sum = 0;
     for (let x = 0; x < k; x++) sum += a.values[i * k + x] * b.values[x * n + j];
     const value = f32 ? got[index] : fromHalf(got[index]);
