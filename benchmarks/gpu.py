@@ -59,9 +59,10 @@ class Settings:
     """time.monotonic() at which every stage must be done."""
 
 
-def _run_node(command: list[str], timeout_s: float) -> tuple[int | None, list[str]]:
-    """Run `command`, echoing its stderr; kill it after `timeout_s`.
-    Returns its exit code (None when killed) and the last lines of its stderr."""
+def _run_node(command: list[str], out: Path, timeout_s: float) -> dict[str, Any]:
+    """Run `command`, echoing its stderr; kill it after `timeout_s`. Returns what it wrote to
+    `out` (JSON), marked `cut` if it was killed or `failed` (with its last lines of stderr) if
+    it exited with an error."""
     process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
     timer = threading.Timer(timeout_s, process.kill)
     timer.start()
@@ -73,7 +74,12 @@ def _run_node(command: list[str], timeout_s: float) -> tuple[int | None, list[st
     code = process.wait()
     killed = not timer.is_alive()
     timer.cancel()
-    return (None if killed else code), list(tail)
+    result = json.loads(out.read_text()) if out.is_file() else {}
+    if killed:
+        result["cut"] = f"stopped at the deadline ({timeout_s:.0f} s)"
+    elif code != 0:
+        result["failed"] = f"node exited with {code}: " + "\n".join(tail)
+    return result
 
 
 def run_library(folder: Path, settings: Settings) -> dict[str, Any]:
@@ -106,14 +112,8 @@ def run_library(folder: Path, settings: Settings) -> dict[str, Any]:
             f"--budget-s={settings.budget_s}",
             f"--functions={','.join(settings.functions)}",
         ]
-        code, tail = _run_node(command, remaining)
+        result.update(_run_node(command, out, remaining))
         result["wasm_bytes"] = wasm.stat().st_size
-        if out.is_file():
-            result.update(json.loads(out.read_text()))
-    if code is None:
-        result["cut"] = f"stopped at the deadline ({remaining:.0f} s)"
-    elif code != 0:
-        result["failed"] = f"node exited with {code}: " + "\n".join(tail)
     return result
 
 
@@ -127,13 +127,7 @@ def run_matrix_gemm(settings: Settings) -> dict[str, Any] | None:
         out = Path(scratch) / "matrix.json"
         shapes, iterations = settings.matrix_shapes, settings.iterations
         command = matrix_command(settings.node, settings.webgpu, shapes, iterations, out)
-        code, tail = _run_node(command, remaining)
-        result = json.loads(out.read_text()) if out.is_file() else {"shapes": [], "errors": []}
-    if code is None:
-        result["cut"] = f"stopped at the deadline ({remaining:.0f} s)"
-    elif code != 0:
-        result["failed"] = f"node exited with {code}: " + "\n".join(tail)
-    return result
+        return {"shapes": [], "errors": []} | _run_node(command, out, remaining)
 
 
 def torch_unet(model: dict[str, Any], device: str, iterations: int, warmup: int) -> dict[str, Any]:

@@ -15,12 +15,6 @@ MATRIX_JS = Path(__file__).parent / "gpu" / "matrix_gemm.mjs"
 SHAPES = ("8192x2560x320", "2048x640x5760", "4096x4096x4096")
 
 
-def dims(shape: str) -> tuple[int, int, int]:
-    """M, N and K of a shape written MxNxK."""
-    m, n, k = (int(d) for d in shape.split("x"))
-    return m, n, k
-
-
 def matrix_command(
     node: str, webgpu: Path, shapes: tuple[str, ...], iterations: int, out: Path
 ) -> list[str]:
@@ -48,7 +42,7 @@ def torch_gemm_ms(
     times = {}
     with torch.inference_mode():
         for shape in shapes:
-            m, n, k = dims(shape)
+            m, n, k = (int(d) for d in shape.split("x"))
             a = torch.randn(m, k, dtype=torch.float16, device=device)
             b = torch.randn(k, n, dtype=torch.float16, device=device)
             for _ in range(warmup):

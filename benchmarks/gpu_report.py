@@ -9,7 +9,6 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from gpu_matrix import dims
 from kernel_kinds import KERNEL_SUFFIX, function_work, kernel_kind, kinds_work, profile_kinds
 from text_table import table
 
@@ -284,9 +283,26 @@ def write_report(report: dict[str, Any], out: Path) -> None:
     (out / "gpu-report.txt").write_text(report_text(report))
 
 
-def _tflops(shape: str, ms: float) -> float:
-    m, n, k = dims(shape)
-    return 2 * m * n * k / (ms * 1e9)
+def _gemm_timings(result: dict[str, Any], torch_ms: dict[str, list[float]]) -> list[dict]:
+    """Each subgroup-matrix GEMM shape's median ms and TFLOP/s, and PyTorch's where it ran."""
+    timings = []
+    for measured in result["shapes"]:
+        m, n, k = measured["m"], measured["n"], measured["k"]
+        ms = statistics.median(measured["ms"])
+        samples = torch_ms.get(f"{m}x{n}x{k}")
+        theirs = statistics.median(samples) if samples else None
+        flops = 2 * m * n * k
+        timings.append(
+            {
+                "shape": f"{m}×{n}×{k}",
+                "ms": ms,
+                "tflops": flops / (ms * 1e9),
+                "torch_ms": theirs,
+                "torch_tflops": flops / (theirs * 1e9) if theirs else None,
+                "error": measured["relative_error"],
+            }
+        )
+    return timings
 
 
 def _matrix_lines(result: dict[str, Any] | None, torch_ms: dict[str, list[float]]) -> list[str]:
@@ -303,21 +319,23 @@ def _matrix_lines(result: dict[str, Any] | None, torch_ms: dict[str, list[float]
     ]
     lines += _trouble_lines(result)
     rows = [["M×N×K", "median ms", "TFLOP/s", "PyTorch ms", "PyTorch TFLOP/s", "ratio", "error"]]
-    for measured in result["shapes"]:
-        shape = f"{measured['m']}x{measured['n']}x{measured['k']}"
-        ms = statistics.median(measured["ms"])
-        theirs = statistics.median(torch_ms[shape]) if shape in torch_ms else None
+    for t in _gemm_timings(result, torch_ms):
+        theirs = t["torch_ms"]
         rows.append(
             [
-                shape.replace("x", "×"),
-                f"{ms:.3f}",
-                f"{_tflops(shape, ms):.3g}",
+                t["shape"],
+                f"{t['ms']:.3f}",
+                f"{t['tflops']:.3g}",
                 *(
-                    [f"{theirs:.3f}", f"{_tflops(shape, theirs):.3g}", f"{ms / theirs:.2f}×"]
+                    [
+                        f"{theirs:.3f}",
+                        f"{t['torch_tflops']:.3g}",
+                        f"{t['ms'] / theirs:.2f}×",
+                    ]
                     if theirs is not None
                     else ["-", "-", "-"]
                 ),
-                f"{measured['relative_error']:.1g}",
+                f"{t['error']:.1g}",
             ]
         )
     if len(rows) > 1:
@@ -336,11 +354,9 @@ def _matrix_summary(result: dict[str, Any] | None, torch_ms: dict[str, list[floa
     if not result or not result.get("shapes"):
         return None
     cells = []
-    for measured in result["shapes"]:
-        shape = f"{measured['m']}x{measured['n']}x{measured['k']}"
-        ms = statistics.median(measured["ms"])
-        cell = f"{shape.replace('x', '×')} {_tflops(shape, ms):.3g} TFLOP/s"
-        if shape in torch_ms:
-            cell += f" ({ms / statistics.median(torch_ms[shape]):.2f}× PyTorch's ms)"
+    for t in _gemm_timings(result, torch_ms):
+        cell = f"{t['shape']} {t['tflops']:.3g} TFLOP/s"
+        if t["torch_ms"] is not None:
+            cell += f" ({t['ms'] / t['torch_ms']:.2f}× PyTorch's ms)"
         cells.append(cell)
     return f"  subgroup-matrix GEMM ({result['config']}): {'; '.join(cells)}"
