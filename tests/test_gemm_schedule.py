@@ -3,93 +3,17 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import pytest
-import torch
 from benchmark_scripts import load
-from webgpu_kernels import FLOAT16_RTOL, lowered_for_webgpu, needs_webgpu, run_on_webgpu, stored
+from gemm_cases import CASES, Case, called_kernel, gemm_module
+from webgpu_kernels import FLOAT16_RTOL, lowered_for_webgpu, needs_webgpu, run_on_webgpu
 
 TOLERANCE = {
     "float32": {"rtol": 1e-4, "atol": 1e-4},
     "float16": {"rtol": FLOAT16_RTOL, "atol": 1e-3},
 }
-
-
-@dataclass(frozen=True)
-class Side:
-    """Outputs of a workgroup along one axis of C, and how many of them each invocation sums."""
-
-    outputs: int
-    micro: int
-
-    @property
-    def threads(self) -> int:
-        return self.outputs // self.micro
-
-
-@dataclass(frozen=True)
-class Case:
-    name: str
-    x: tuple[int, ...]  # conv: (N, C, H, W); matmul: (B, M, K)
-    w: tuple[int, ...]  # conv: (O, C, kh, kw); matmul: (K, N)
-    # The tile the call should take, along C's rows (positions, or B·M) and its columns
-    # (channels, or N); worked out by hand from the rule in websd.schedules.gemm.
-    rows: Side
-    columns: Side
-    stride: int = 1
-
-    @property
-    def conv(self) -> bool:
-        return len(self.x) == 4
-
-    @property
-    def gemm(self) -> tuple[int, int]:
-        """(rows, columns) of C: the weights are shared, so a batch adds rows."""
-        if self.conv:
-            n, _, h, w = self.x
-            return n * -(-h // self.stride) * -(-w // self.stride), self.w[0]
-        return self.x[0] * self.x[1], self.w[1]
-
-    def inputs(self, dtype: str = "float32") -> list[np.ndarray]:
-        rng = np.random.default_rng(len(self.name))
-        arrays = [rng.standard_normal(shape, dtype=np.float32) for shape in (self.x, self.w)]
-        return stored(arrays, dtype)
-
-    def reference(self, dtype: str) -> np.ndarray:
-        x, w = (torch.from_numpy(a) for a in self.inputs(dtype))
-        if self.conv:
-            padding = self.w[2] // 2
-            return torch.nn.functional.conv2d(x, w, stride=self.stride, padding=padding).numpy()
-        return (x @ w).numpy()
-
-
-CASES = [
-    # SD 1.5's 320 channels at 64 × 64 (batch 2): 64 × 2 tiles of 128 × 160, none padded,
-    # where square tiles of 128 padded 320 to 384.
-    Case("conv3x3_320", (2, 8, 64, 64), (320, 8, 3, 3), Side(128, 8), Side(160, 10)),
-    # 640 channels at 32 × 32: 128 × 160 would launch 64 workgroups, 64 × 160 launches 128.
-    Case("conv3x3_640", (2, 8, 32, 32), (640, 8, 3, 3), Side(64, 4), Side(160, 10)),
-    # 2·60·60 = 7200 rows × 320 channels: 45 × 3 tiles of 160 × 128, the last ones ragged,
-    # and K = 12·9 = 108.
-    Case("conv3x3_ragged_160", (2, 12, 60, 60), (320, 12, 3, 3), Side(160, 10), Side(128, 8)),
-    Case("matmul_160", (2, 2048, 72), (72, 1024), Side(160, 10), Side(128, 8)),
-    # 2·32·32 rows × 256 channels: 16 × 8 tiles of 128 × 32; K = 16·9, not a multiple of 16.
-    Case("conv3x3", (2, 16, 32, 32), (256, 16, 3, 3), Side(128, 8), Side(32, 4)),
-    # Ragged: 2·30·30 = 1800 rows and K = 12·9 = 108 pad up to whole tiles.
-    Case("conv3x3_ragged", (2, 12, 30, 30), (320, 12, 3, 3), Side(128, 8), Side(32, 4)),
-    Case("conv1x1", (2, 40, 32, 32), (320, 40, 1, 1), Side(32, 4), Side(160, 10)),
-    Case("conv3x3_stride2", (1, 8, 16, 16), (32, 8, 3, 3), Side(32, 4), Side(32, 4), stride=2),
-    Case("matmul", (2, 1024, 72), (72, 512), Side(160, 10), Side(32, 4)),
-    Case("matmul_small", (1, 77, 64), (64, 96), Side(32, 4), Side(32, 4)),
-    # Padded tiles must not write past the output: 16 rows, 37 columns, 16 channels of a
-    # 4 × 4 image (the tiny UNet's innermost blocks and CLIP's MLP).
-    Case("matmul_few_rows", (1, 16, 64), (64, 64), Side(32, 4), Side(32, 4)),
-    Case("matmul_ragged_columns", (1, 64, 32), (32, 37), Side(32, 4), Side(32, 4)),
-    Case("conv3x3_few_positions", (1, 32, 4, 4), (64, 32, 3, 3), Side(32, 4), Side(32, 4)),
-    Case("conv3x3_few_channels", (1, 16, 32, 64), (16, 16, 3, 3), Side(32, 4), Side(32, 4)),
-]
 
 
 def _vectors(case: Case, dtype: str) -> tuple[int, int]:
@@ -102,50 +26,14 @@ def _vectors(case: Case, dtype: str) -> tuple[int, int]:
     return tile.vectors(32 // np.dtype(dtype).itemsize)
 
 
-def _module(cases: list[Case], dtype: str = "float32"):
-    """One function per case; in float16, summed in fp32 and rounded, as float16 builds do."""
-    from tvm import relax
-
-    builder = relax.BlockBuilder()
-    for case in cases:
-        x = relax.Var("x", relax.TensorType(case.x, dtype))
-        w = relax.Var("w", relax.TensorType(case.w, dtype))
-        with builder.function(case.name, [x, w]):
-            with builder.dataflow():
-                if case.conv:
-                    pad = case.w[2] // 2
-                    out = relax.op.nn.conv2d(
-                        x, w, strides=case.stride, padding=pad, out_dtype="float32"
-                    )
-                else:
-                    out = relax.op.matmul(x, w, out_dtype="float32")
-                if dtype != "float32":
-                    out = relax.op.astype(out, dtype)
-                result = builder.emit_output(out)
-            builder.emit_func_output(result)
-    return builder.get()
-
-
-def _kernel(module, case: Case):
-    from tvm import relax
-
-    (call,) = [
-        b.value.op
-        for block in module[case.name].body.blocks
-        for b in block.bindings
-        if isinstance(b.value, relax.Call) and isinstance(b.value.op, relax.GlobalVar)
-    ]
-    return module[call]
-
-
 def test_tile_does_the_most_work_per_workgroup_memory_access_that_fills_the_gpu() -> None:
     """Each call takes the tile worked out for it: its invocations, its workgroups, and, per
     invocation, its outputs along rows and columns (the register buffers of the next test)."""
     from websd.schedules.gemm import MIN_WORKGROUPS, launch_extent
 
-    module = lowered_for_webgpu(_module(CASES))
+    module = lowered_for_webgpu(gemm_module(CASES))
     for case in CASES:
-        kernel = _kernel(module, case)
+        kernel = called_kernel(module, case)
         rows, columns = case.gemm
         workgroups = math.ceil(rows / case.rows.outputs) * math.ceil(columns / case.columns.outputs)
         threads = case.rows.threads * case.columns.threads
@@ -162,9 +50,9 @@ def test_warps_coalesce_global_accesses_and_avoid_bank_conflicts() -> None:
     staging an operand in vectors, each load of a warp reads a row of invocations (16 or 8
     values side by side), not the tile's whole row."""
     memory_access = load("memory_access").memory_access
-    module = lowered_for_webgpu(_module(CASES))
+    module = lowered_for_webgpu(gemm_module(CASES))
     for case in CASES:
-        access = memory_access(_kernel(module, case))
+        access = memory_access(called_kernel(module, case))
         assert access.conflict_ways < 1.01, case.name
         assert access.sector_efficiency > 0.65, case.name
 
@@ -179,9 +67,9 @@ def test_each_step_of_k_reads_workgroup_memory_once_per_operand_vector() -> None
     the tile did before it kept them in registers, 32."""
     kernel_work = load("kernel_work").kernel_work
     memory_access = load("memory_access").memory_access
-    module = lowered_for_webgpu(_module(CASES))
+    module = lowered_for_webgpu(gemm_module(CASES))
     for case in CASES:
-        kernel = _kernel(module, case)
+        kernel = called_kernel(module, case)
         flops_per_access = kernel_work(kernel).flops / memory_access(kernel).shared_requests
         rows, columns = case.rows, case.columns
         a, b = _vectors(case, "float32")
@@ -226,11 +114,11 @@ def test_each_invocation_keeps_only_its_own_values_in_registers() -> None:
     invocation's spread-out outputs) would compute the same numbers from memory instead of
     registers."""
     flattened = load("kernel_work").flattened
-    module = lowered_for_webgpu(_module(CASES))
+    module = lowered_for_webgpu(gemm_module(CASES))
     for case in CASES:
         sizes = [
             elements
-            for elements, _ in _buffer_sizes(flattened(_kernel(module, case)).body, "local")
+            for elements, _ in _buffer_sizes(flattened(called_kernel(module, case)).body, "local")
         ]
         m, n = case.rows.micro, case.columns.micro
         assert sorted(sizes) == sorted([m, n, m * n, *_vectors(case, "float32")]), case.name
@@ -240,9 +128,9 @@ def test_float32_tiles_fit_the_workgroup_memory_every_adapter_has() -> None:
     """WebGPU guarantees 16 KiB of workgroup memory; a kernel that uses more fails to create
     its pipeline on a device that did not ask for more."""
     flattened = load("kernel_work").flattened
-    module = lowered_for_webgpu(_module(CASES))
+    module = lowered_for_webgpu(gemm_module(CASES))
     for case in CASES:
-        shared = _buffer_sizes(flattened(_kernel(module, case)).body, "shared")
+        shared = _buffer_sizes(flattened(called_kernel(module, case)).body, "shared")
         assert 0 < sum(size for _, size in shared) <= 16384, case.name
 
 
@@ -253,9 +141,9 @@ def test_float16_operands_are_converted_once_as_they_are_staged() -> None:
     tile of 128 × 160 takes 16 · (128 + 4 + 160 + 2) fp32 values, 18.4 KiB, within the 32 KiB
     that float16 models ask for (websd.memory.workgroup_limits)."""
     flattened = load("kernel_work").flattened
-    module = lowered_for_webgpu(_module(CASES, "float16"))
+    module = lowered_for_webgpu(gemm_module(CASES, "float16"))
     for case in CASES:
-        kernel = flattened(_kernel(module, case))
+        kernel = flattened(called_kernel(module, case))
         shared = _buffer_sizes(kernel.body, "shared")
         m, n = case.rows.micro, case.columns.micro
         a, b = _vectors(case, "float16")
@@ -273,7 +161,7 @@ def webgpu_results(request: pytest.FixtureRequest, tmp_path_factory: pytest.Temp
     dtype = request.param
     inputs = {case.name: case.inputs(dtype) for case in CASES}
     folder = tmp_path_factory.mktemp(f"gemm_{dtype}")
-    return {"dtype": dtype, **run_on_webgpu(_module(CASES, dtype), inputs, folder)}
+    return {"dtype": dtype, **run_on_webgpu(gemm_module(CASES, dtype), inputs, folder)}
 
 
 @pytest.mark.browser

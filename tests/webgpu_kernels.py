@@ -18,9 +18,13 @@ import json
 import shutil
 import subprocess
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
+
+if TYPE_CHECKING:
+    from websd.schedules.matrix_gemm import MatrixConfig
 
 RUNTIME_TS = Path(__file__).parents[1] / "runtime_ts"
 WEB_RUNTIME_JS = RUNTIME_TS / "node_modules/@mlc-ai/web-runtime/lib/index.js"
@@ -54,9 +58,13 @@ def lowered_for_webgpu(module):
         return lowering(webgpu)(module)
 
 
-def run_on_webgpu(module, inputs: dict[str, list[np.ndarray]], root: Path) -> dict:
+def run_on_webgpu(
+    module, inputs: dict[str, list[np.ndarray]], root: Path, matrix: MatrixConfig | None = None
+) -> dict:
     """Each function of `module` called once on its `inputs`: {"outputs": {name: array},
-    "errors": [the device's uncaptured errors], "adapter": its description}."""
+    "errors": [the device's uncaptured errors], "adapter": its description, "matrix_kernels":
+    [those that ran as subgroup-matrix WGSL]}. With `matrix`, float16 GEMMs run as
+    subgroup-matrix kernels written for it (websd.matrix_kernels), in node on lavapipe."""
     from browser import serve
     from tvm import relax
 
@@ -80,8 +88,16 @@ def run_on_webgpu(module, inputs: dict[str, list[np.ndarray]], root: Path) -> di
             specs.append({"shape": list(array.shape), "dtype": dtype})
         calls.append({"name": name, "inputs": specs})
     needs = {"features": ["shader-f16"] if float16 else [], "limits": workgroup_limits(wgsl)}
+    run = {"calls": calls, "needs": needs}
+    if matrix is not None:
+        from websd.matrix_kernels import FEATURE, build_matrix_kernels
+
+        kernels = build_matrix_kernels(module, matrix)
+        (root / "matrix.json").write_text(json.dumps(kernels))
+        needs["features"].append(FEATURE)
+        run["matrix"] = "matrix.json"
     with serve(root) as server:
-        run = {"base": server.url, "calls": calls, "needs": needs}
+        run["base"] = server.url
         report = _in_node(run, root) if float16 else _in_chromium(run, root)
     outputs = {
         name: np.frombuffer(base64.b64decode(out["base64"]), out["dtype"])
@@ -89,7 +105,12 @@ def run_on_webgpu(module, inputs: dict[str, list[np.ndarray]], root: Path) -> di
         .astype(np.float32)
         for name, out in report["outputs"].items()
     }
-    return {"outputs": outputs, "errors": report["errors"], "adapter": report["adapter"]}
+    return {
+        "outputs": outputs,
+        "errors": report["errors"],
+        "adapter": report["adapter"],
+        "matrix_kernels": report["matrixKernels"],
+    }
 
 
 def _in_chromium(run: dict, root: Path) -> dict:

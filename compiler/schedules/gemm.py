@@ -189,9 +189,9 @@ def choose_tile(batch: int, rows: int, columns: int) -> Tile:
     )
 
 
-def launch_extent(function: tirx.PrimFunc, axes: str) -> int:
-    """The product of a scheduled kernel's loops bound to `axes` ("blockIdx": workgroups per
-    call; "threadIdx": invocations per workgroup)."""
+def launch_extents(function: tirx.PrimFunc, axes: str) -> dict[str, int]:
+    """The extent of each of a scheduled kernel's loops bound to `axes` ("blockIdx": its
+    workgroup grid; "threadIdx": its workgroup), by thread tag."""
     extents: dict[str, int] = {}
 
     def visit(stmt: tvm.runtime.Object) -> None:
@@ -206,7 +206,13 @@ def launch_extent(function: tirx.PrimFunc, axes: str) -> int:
             visit(child)
 
     visit(function.body)
-    return math.prod(extents.values())
+    return extents
+
+
+def launch_extent(function: tirx.PrimFunc, axes: str) -> int:
+    """The product of a scheduled kernel's loops bound to `axes` ("blockIdx": workgroups per
+    call; "threadIdx": invocations per workgroup)."""
+    return math.prod(launch_extents(function, axes).values())
 
 
 def _operands_widened(
@@ -268,6 +274,28 @@ def _read_widened(body: tirx.PrimExpr, buffer: tirx.Buffer, dtype: str) -> bool:
     return found["load"] > 0 and found["cast"] == found["load"]
 
 
+def output_contiguous_axis(sch: s_tir.Schedule, main: s_tir.schedule.SBlockRV) -> int:
+    """The axis of C (1: i, 2: j) contiguous in the kernel's global output, through the
+    epilogue (a convolution's NCHW output is contiguous along its positions, i)."""
+    probe = sch.copy()
+    accumulator = probe.cache_write(main, 0, "local")
+    auto_inline_consumer_chain(probe, accumulator)
+    output = probe.get(accumulator)
+    return contiguous_axis(output, output.writes[0], [1, 2])
+
+
+def normalize(sch: s_tir.Schedule, main: s_tir.schedule.SBlockRV) -> None:
+    """Rewrite the kernel as C[b, i, j] += A[b, i, k] · B[b, j, k] (dlight's index maps)."""
+    operand_a = sch.reindex(main, ("read", 0))
+    operand_b = sch.reindex(main, ("read", 1))
+    result = sch.reindex(main, ("write", 0))
+    gemm, a_map, b_map, c_map = get_index_map(sch.get(main))
+    sch.transform_layout(operand_a, ("write", 0), a_map)
+    sch.transform_layout(operand_b, ("write", 0), b_map)
+    sch.transform_layout(result, ("read", 0), c_map)
+    sch.transform_block_layout(main, gemm)
+
+
 class Gemm(GPUScheduleRule):
     """Tiled GEMM in workgroup memory with coalesced staging, conflict-free workgroup-memory
     reads and coalesced output writes; the tile sized to the call."""
@@ -283,7 +311,7 @@ class Gemm(GPUScheduleRule):
         if reduction is None or not get_index_map(sch.get(reduction[0])):
             return None
         main = reduction[0]
-        self._normalize(sch, main)
+        normalize(sch, main)
         extents = [sch.get(loop).extent for loop in sch.get_loops(main)]
         if not all(isinstance(extent, tirx.IntImm) for extent in extents):
             return None
@@ -293,7 +321,7 @@ class Gemm(GPUScheduleRule):
         depth = SECTOR_BYTES // element_bytes
         sch.pad_einsum(main, [1, tile.rows.size, tile.columns.size, depth])
         sch, main = _operands_widened(sch, main)
-        lanes_along_rows = self._output_contiguous_axis(sch, main) == 1
+        lanes_along_rows = output_contiguous_axis(sch, main) == 1
         operands = tuple(zip((tile.rows, tile.columns), tile.vectors(depth), strict=True))
         for operand, (side, vector) in enumerate(operands):
             self._group_operand(sch, main, operand, side, vector)
@@ -340,28 +368,6 @@ class Gemm(GPUScheduleRule):
         auto_inline_consumer_chain(sch, accumulator)
         sch.decompose_reduction(main, ko)
         return sch
-
-    @staticmethod
-    def _output_contiguous_axis(sch: s_tir.Schedule, main: s_tir.schedule.SBlockRV) -> int:
-        """The axis of C (1: i, 2: j) contiguous in the kernel's global output, through the
-        epilogue (a convolution's NCHW output is contiguous along its positions, i)."""
-        probe = sch.copy()
-        accumulator = probe.cache_write(main, 0, "local")
-        auto_inline_consumer_chain(probe, accumulator)
-        output = probe.get(accumulator)
-        return contiguous_axis(output, output.writes[0], [1, 2])
-
-    @staticmethod
-    def _normalize(sch: s_tir.Schedule, main: s_tir.schedule.SBlockRV) -> None:
-        """Rewrite the kernel as C[b, i, j] += A[b, i, k] · B[b, j, k] (dlight's index maps)."""
-        operand_a = sch.reindex(main, ("read", 0))
-        operand_b = sch.reindex(main, ("read", 1))
-        result = sch.reindex(main, ("write", 0))
-        gemm, a_map, b_map, c_map = get_index_map(sch.get(main))
-        sch.transform_layout(operand_a, ("write", 0), a_map)
-        sch.transform_layout(operand_b, ("write", 0), b_map)
-        sch.transform_layout(result, ("read", 0), c_map)
-        sch.transform_block_layout(main, gemm)
 
     @staticmethod
     def _group_operand(

@@ -8,6 +8,7 @@
 
 import type * as tvmjs from "@mlc-ai/web-runtime";
 import { describeAdapter, findAdapter, requestDevice, type GpuNeeds } from "../src/gpu";
+import { matrixUnsupported, useMatrixKernels, type MatrixKernels } from "../src/matrix_kernels";
 import { registerSubmit } from "../src/submit";
 
 /** One call: `name` on the tensors in `${name}.${i}.bin`, each raw bytes of `dtype`. */
@@ -24,6 +25,9 @@ export interface KernelRun {
   base: string;
   calls: KernelCall[];
   needs: GpuNeeds;
+  /** A file of subgroup-matrix kernels to run in place of the library's (their feature in
+   * `needs`), where the adapter runs them. */
+  matrix?: string;
 }
 
 export interface KernelOutput {
@@ -37,17 +41,26 @@ export interface KernelReport {
   features: string[];
   outputs: Record<string, KernelOutput>;
   errors: string[];
+  /** The kernels that ran as subgroup-matrix WGSL. */
+  matrixKernels: string[];
 }
 
 export async function runKernels(runtime: typeof tvmjs, run: KernelRun): Promise<KernelReport> {
   const adapter = await findAdapter();
+  const file = async (name: string) =>
+    new Uint8Array(await (await fetch(new URL(name, run.base))).arrayBuffer());
+  const matrix =
+    run.matrix === undefined
+      ? undefined
+      : (JSON.parse(new TextDecoder().decode(await file(run.matrix))) as MatrixKernels);
+  const unsupported = matrix === undefined ? null : matrixUnsupported(adapter, matrix.config);
+  if (unsupported !== null) throw new Error(`cannot run subgroup-matrix kernels: ${unsupported}`);
   const device = await requestDevice(adapter, run.needs);
   const errors: string[] = [];
   device.addEventListener("uncapturederror", (event) =>
     errors.push((event as GPUUncapturedErrorEvent).error.message),
   );
-  const file = async (name: string) =>
-    new Uint8Array(await (await fetch(new URL(name, run.base))).arrayBuffer());
+  const swapped = matrix === undefined ? () => [] : useMatrixKernels(device, matrix);
   const wasm = await file("kernels.wasm");
   const tvm = await runtime.instantiate(wasm.buffer, runtime.createPolyfillWASI(), () => {});
   tvm.initWebGPU(device);
@@ -77,6 +90,7 @@ export async function runKernels(runtime: typeof tvmjs, run: KernelRun): Promise
     features: [...adapter.features].sort(),
     outputs,
     errors,
+    matrixKernels: swapped(),
   };
 }
 

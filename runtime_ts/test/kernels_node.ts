@@ -20,6 +20,8 @@ const { values: args } = parseArgs({
 if (args.webgpu === undefined || args.run === undefined || args.out === undefined) {
   throw new Error("usage: node.mjs kernels_node --webgpu DIR --run JSON --out REPORT");
 }
-installWebgpu(args.webgpu);
 const run = JSON.parse(readFileSync(args.run, "utf8")) as KernelRun;
+// Dawn lists subgroup matrices only to an instance that allows unsafe APIs, as Chrome does with
+// --enable-unsafe-webgpu.
+installWebgpu(args.webgpu, run.matrix === undefined ? [] : ["allow_unsafe_apis"]);
 writeFileSync(args.out, JSON.stringify(await runKernels(tvmjs, run)));

@@ -12,11 +12,13 @@ interface WebgpuPackage {
   globals: object;
 }
 
-/** `navigator.gpu` and the WebGPU classes from the `webgpu` package installed in `dir`. */
-export function installWebgpu(dir: string): void {
+/** `navigator.gpu` and the WebGPU classes from the `webgpu` package installed in `dir`, on a
+ * Dawn instance with `features` (Dawn's toggles) enabled. */
+export function installWebgpu(dir: string, features: string[] = []): void {
   const webgpu = createRequire(join(dir, "package.json"))(dir) as WebgpuPackage;
+  const options = features.length ? [`enable-dawn-features=${features.join(",")}`] : [];
   Object.assign(globalThis, webgpu.globals, {
-    navigator: { gpu: webgpu.create([]) },
+    navigator: { gpu: webgpu.create(options) },
     isSecureContext: true,
   });
 }

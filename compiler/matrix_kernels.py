@@ -1,0 +1,185 @@
+"""Subgroup-matrix kernels: the WGSL that stands in for a library's GEMM kernels on adapters
+with `chromium-experimental-subgroup-matrix`.
+
+`websd.schedules.matrix_gemm` leaves the multiply of each float16 GEMM kernel to placeholder
+calls; this module writes them out as subgroup-matrix builtins, for one of the adapter's
+fragment shapes (`MatrixConfig`). Each subgroup owns a block of the tile's fragments, each
+accumulator a variable of its own (WGSL has no arrays of subgroup matrices), found by
+`@builtin(subgroup_id)`: the builtins need offsets that WGSL's uniformity analysis can prove
+uniform, which an index derived from `local_invocation_index` is not.
+"""
+
+from __future__ import annotations
+
+import re
+
+import tvm
+
+from .schedules.matrix_gemm import MMA, STORE, MatrixConfig
+
+FEATURE = "chromium-experimental-subgroup-matrix"
+ENABLE = "enable chromium_experimental_subgroup_matrix;"
+SUBGROUP = "websd_subgroup"
+
+_HEADER = re.compile(r"^// Function: (\w+)\n//-+\n", re.MULTILINE)
+_INT = r"(\d+)i"
+_MMA_CALL = re.compile(rf"^( *){MMA}\((\w+), (\w+), {_INT}, {_INT}, {_INT}, {_INT}\);$", re.M)
+_STORE_CALL = re.compile(rf"^( *){STORE}\((\w+), ([^,]+), {_INT}\);$", re.MULTILINE)
+_ENTRY = re.compile(r"@compute @workgroup_size\([^)]*\)\nfn (\w+)\((.*?)\n\) \{\n", re.DOTALL)
+
+
+class MatrixRewriteError(RuntimeError):
+    """A kernel's placeholders are not as `websd.schedules.matrix_gemm` writes them."""
+
+
+def kernel_sources(wgsl: str) -> dict[str, str]:
+    """Each kernel's own WGSL, by entry point, from a webgpu module's `inspect_source()`
+    (which heads each kernel's source with its name)."""
+    headers = list(_HEADER.finditer(wgsl))
+    sources: dict[str, str] = {}
+    for header, following in zip(headers, [*headers[1:], None], strict=True):
+        end = following.start() if following is not None else len(wgsl)
+        sources[header.group(1)] = wgsl[header.end() : end]
+    return {name: code for name, code in sources.items() if code.strip()}
+
+
+def matrix_kernels(wgsl: str, config: MatrixConfig) -> dict[str, str]:
+    """The kernels of a module lowered with `MatrixGemm(config)` that multiply on subgroup
+    matrices, by entry point, their placeholders written out."""
+    return {
+        name: _rewrite(code, config)
+        for name, code in kernel_sources(wgsl).items()
+        if f"{MMA}(" in code
+    }
+
+
+def _rewrite(code: str, config: MatrixConfig) -> str:
+    calls = _MMA_CALL.findall(code)
+    if not calls or len(set(call[1:] for call in calls)) != 1:
+        raise MatrixRewriteError("expected one kind of multiply placeholder per kernel")
+    _, a, b, depth, frags_m, frags_n, columns = calls[0]
+    shape = _Shape(config, int(depth), int(frags_m), int(frags_n), int(columns))
+    entry = _ENTRY.search(code)
+    if entry is None:
+        raise MatrixRewriteError("found no compute entry point")
+    params = f"{entry.group(2)},\n  @builtin(subgroup_id) {SUBGROUP} : u32"
+    declarations = "".join(f"  {line}\n" for line in shape.declarations())
+    code = (
+        code[: entry.start(2)]
+        + params
+        + code[entry.end(2) : entry.end()]
+        + declarations
+        + code[entry.end() :]
+    )
+    code = _MMA_CALL.sub(lambda m: shape.multiply(m.group(1), a, b), code)
+    code = _STORE_CALL.sub(
+        lambda m: shape.store(m.group(1), m.group(2), m.group(3), int(m.group(4))), code
+    )
+    if MMA in code or STORE in code:
+        raise MatrixRewriteError("a placeholder is left that this rewrite does not know")
+    return code.replace("enable f16;", f"enable f16;\n{ENABLE}", 1)
+
+
+class _Shape:
+    """One kernel's fragments: a subgroup's `frags_m × frags_n` accumulators, at row
+    `subgroup / columns` and column `subgroup % columns` of the workgroup's grid of subgroups,
+    over a tile `depth` deep along k."""
+
+    def __init__(
+        self, config: MatrixConfig, depth: int, frags_m: int, frags_n: int, columns: int
+    ) -> None:
+        if depth % config.k:
+            raise MatrixRewriteError(f"a tile {depth} deep is no whole number of {config.k}")
+        self.config = config
+        self.depth = depth
+        self.frags_m = frags_m
+        self.frags_n = frags_n
+        self.columns = columns
+
+    def accumulator(self, i: int, j: int) -> str:
+        return f"websd_acc_{i}_{j}"
+
+    def declarations(self) -> list[str]:
+        result = f"subgroup_matrix_result<f32, {self.config.n}, {self.config.m}>"
+        return [
+            f"var {self.accumulator(i, j)} = {result}();"
+            for i in range(self.frags_m)
+            for j in range(self.frags_n)
+        ]
+
+    def multiply(self, indent: str, a: str, b: str) -> str:
+        """One step of k: A's tile (rows × depth) by B's (columns × depth), both k-contiguous,
+        into each of the subgroup's accumulators; between barriers, as the staging that
+        precedes and follows it writes what it reads."""
+        m, n, k, depth = self.config.m, self.config.n, self.config.k, self.depth
+        left = f"subgroup_matrix_left<f16, {k}, {m}>"
+        right = f"subgroup_matrix_right<f16, {n}, {k}>"
+        lines = [
+            "workgroupBarrier();",
+            "{",
+            f"  let websd_row = ({SUBGROUP} / {self.columns}u) * {self.frags_m * m}u;",
+            f"  let websd_column = ({SUBGROUP} % {self.columns}u) * {self.frags_n * n}u;",
+        ]
+        for step in range(0, depth, k):
+            for i in range(self.frags_m):
+                offset = f"(websd_row + {i * m}u) * {depth}u + {step}u"
+                lines.append(
+                    f"  let websd_a_{step}_{i} = subgroupMatrixLoad<{left}, row_major>"
+                    f"(&{a}, {offset}, {depth}u);"
+                )
+            for j in range(self.frags_n):
+                offset = f"(websd_column + {j * n}u) * {depth}u + {step}u"
+                lines.append(
+                    f"  let websd_b_{step}_{j} = subgroupMatrixLoad<{right}, col_major>"
+                    f"(&{b}, {offset}, {depth}u);"
+                )
+            for i in range(self.frags_m):
+                for j in range(self.frags_n):
+                    acc = self.accumulator(i, j)
+                    lines.append(
+                        f"  {acc} = subgroupMatrixMultiplyAccumulate"
+                        f"(websd_a_{step}_{i}, websd_b_{step}_{j}, {acc});"
+                    )
+        lines += ["}", "workgroupBarrier();"]
+        return "\n".join(indent + line for line in lines)
+
+    def store(self, indent: str, c: str, round_: str, frags_n: int) -> str:
+        """The subgroup's accumulator number `round_` into its part of `c`, row-major, once
+        the previous round's write-back has read it, and before this one's does."""
+        if frags_n != self.frags_n:
+            raise MatrixRewriteError(f"stores take {frags_n} fragments a row, not {self.frags_n}")
+        size = self.config.m * self.config.n
+        lines = ["workgroupBarrier();", f"switch ({round_}) {{"]
+        for i in range(self.frags_m):
+            for j in range(self.frags_n):
+                lines.append(
+                    f"  case {i * self.frags_n + j}i: {{ subgroupMatrixStore<row_major>"
+                    f"(&{c}, {SUBGROUP} * {size}u, {self.accumulator(i, j)}, {self.config.n}u); }}"
+                )
+        lines += ["  default: {}", "}", "workgroupBarrier();"]
+        return "\n".join(indent + line for line in lines)
+
+
+def build_matrix_kernels(module: tvm.IRModule, config: MatrixConfig) -> dict:
+    """The subgroup-matrix kernels of a prepared Relax module (as `websd.passes.pipeline.
+    prepare` leaves it), for the runtime's `MatrixKernels`: lowered as the library is, but for
+    `MatrixGemm(config)`, so that each kernel bears its library kernel's name."""
+    from tvm import relax
+
+    from .compile import wgsl_source
+    from .passes.pipeline import lowering
+    from .targets import WEBGPU, target
+
+    webgpu = target(WEBGPU)
+    with webgpu:
+        lowered = lowering(webgpu, config)(module)
+    executable = relax.build(lowered, target=webgpu, relax_pipeline=None, system_lib=True)
+    return {
+        "config": {
+            "m": config.m,
+            "n": config.n,
+            "k": config.k,
+            "subgroupSize": config.subgroup_size,
+        },
+        "kernels": matrix_kernels(wgsl_source(executable), config),
+    }

@@ -1,0 +1,238 @@
+"""WebGPU schedule for float16 GEMMs on subgroup matrices (tensor cores), where an adapter has them.
+
+WebGPU reaches tensor cores only through Dawn's experimental `chromium-experimental-subgroup-
+matrix` feature, which TVM 0.27's WGSL code generator knows nothing of. So this rule schedules
+everything around the multiply in TIR and leaves the multiply itself to two placeholder calls
+that `websd.matrix_kernels` rewrites into subgroup-matrix builtins in the WGSL:
+
+- `websd_matrix_mma(A, B, depth, frags_m, frags_n, subgroup_columns)`, once per step of k,
+  after the workgroup staged that step's A (`rows × depth`, row-major) and B
+  (`columns × depth`, row-major: k contiguous) tiles in workgroup memory: each subgroup
+  multiplies its `frags_m × frags_n` block of fragments and adds to its accumulators;
+- `websd_matrix_store(C, round, frags_n)`, once per round of the write-back: each subgroup
+  stores its accumulator number `round` into its fragment-sized part of `C`, where the
+  workgroup's invocations then read it, apply the kernel's epilogue (bias, residual,
+  conversion) and write the output.
+
+A kernel so scheduled has the same parameters and the same workgroup grid as `Gemm` gives the
+same function (the same tile, bound to the same workgroup axes), so that it can stand in for
+that kernel at run time on an adapter with the feature, and the library stays valid WGSL on
+adapters without it. The workgroup's size is its own: tvmjs takes it from the shader.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import tvm
+import tvm_ffi
+from tvm import s_tir, tirx
+from tvm.s_tir.dlight.gpu.base import GPUScheduleRule
+from tvm.s_tir.dlight.gpu.matmul import (
+    auto_inline_consumer_chain,
+    auto_inline_producers,
+    get_index_map,
+    get_reduction_blocks,
+)
+
+from .contiguity import contiguous_axis, global_source
+from .gemm import SECTOR_BYTES, choose_tile, normalize, output_contiguous_axis
+
+# The placeholders' names; until they are put in, the annotations of the loops they replace.
+MMA = "websd_matrix_mma"
+STORE = "websd_matrix_store"
+
+# Invocations per workgroup: four subgroups of 32 (NVIDIA, AMD's wave32, Apple), sixteen of 8.
+INVOCATIONS = 128
+
+
+@dataclass(frozen=True)
+class MatrixConfig:
+    """One of an adapter's `subgroupMatrixConfigs` with float16 operands and float32 results:
+    fragments of C are `m × n`, of k `k` deep, on subgroups of `subgroup_size` invocations."""
+
+    m: int
+    n: int
+    k: int
+    subgroup_size: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.m}x{self.n}x{self.k}-s{self.subgroup_size}"
+
+
+@dataclass(frozen=True)
+class SubgroupGrid:
+    """How a workgroup's subgroups share its tile: `rows × columns` subgroups, each owning a
+    block of `frags_m × frags_n` fragments."""
+
+    rows: int
+    columns: int
+    frags_m: int
+    frags_n: int
+
+    @property
+    def subgroups(self) -> int:
+        return self.rows * self.columns
+
+    @property
+    def rounds(self) -> int:
+        """Accumulators per subgroup, stored one per round of the write-back."""
+        return self.frags_m * self.frags_n
+
+
+def subgroup_grid(fragments_m: int, fragments_n: int, subgroups: int) -> SubgroupGrid | None:
+    """The most square grid of at most `subgroups` subgroups whose sides divide the tile's
+    fragments; the more subgroups, the better."""
+    count = subgroups
+    while count >= 1:
+        grids = [
+            SubgroupGrid(rows, count // rows, fragments_m // rows, fragments_n // (count // rows))
+            for rows in range(1, count + 1)
+            if count % rows == 0 and fragments_m % rows == 0 and fragments_n % (count // rows) == 0
+        ]
+        if grids:
+            return min(grids, key=lambda grid: abs(math.log2(grid.frags_m / grid.frags_n)))
+        count //= 2
+    return None
+
+
+class MatrixGemm(GPUScheduleRule):
+    """`Gemm`'s tiles, multiplied on subgroup matrices: float16 operands, float32 sums."""
+
+    def __init__(self, config: MatrixConfig) -> None:
+        self.config = config
+
+    def apply(
+        self, func: tirx.PrimFunc, target: tvm.target.Target, tunable: bool
+    ) -> s_tir.Schedule | None:
+        if not isinstance(func, tirx.PrimFunc) or not self.is_target_available(target):
+            return None
+        sch = s_tir.Schedule(func)
+        blocks = sch.get_child_blocks(sch.get_sblock("root"))
+        reduction = get_reduction_blocks(sch, blocks)
+        if reduction is None or not get_index_map(sch.get(reduction[0])):
+            return None
+        main = reduction[0]
+        normalize(sch, main)
+        block = sch.get(main)
+        operands = {str(region.source.dtype) for region in block.reads}
+        if operands != {"float16"} or str(block.writes[0].source.dtype) != "float32":
+            return None
+        extents = [sch.get(loop).extent for loop in sch.get_loops(main)]
+        if not all(isinstance(extent, tirx.IntImm) for extent in extents):
+            return None
+        batch, rows, columns, _ = (int(extent) for extent in extents)
+        tile = choose_tile(batch, rows, columns)
+        depth = SECTOR_BYTES // 2
+        tile_m, tile_n = tile.rows.size, tile.columns.size
+        config = self.config
+        if tile_m % config.m or tile_n % config.n or depth % config.k:
+            return None
+        grid = subgroup_grid(
+            tile_m // config.m, tile_n // config.n, INVOCATIONS // config.subgroup_size
+        )
+        if grid is None:
+            return None
+        invocations = grid.subgroups * config.subgroup_size
+        sch.pad_einsum(main, [1, tile_m, tile_n, depth])
+        lanes_along_rows = output_contiguous_axis(sch, main) == 1
+
+        # The same tiles on the same workgroup axes as Gemm's (its dispatch), each tile's rows
+        # and columns whole.
+        sch.transform_block_layout(
+            main,
+            lambda b, i, j, k: (b, i // tile_m, i % tile_m, j // tile_n, j % tile_n, k),
+        )
+        b, it, ii, jt, jj, k = sch.get_loops(main)
+        xt, yt = (it, jt) if lanes_along_rows else (jt, it)
+        ko, ki = sch.split(k, [None, depth])
+        sch.reorder(yt, xt, ko, ki, ii, jj)
+        sch.bind(sch.fuse(b, yt), "blockIdx.y")
+        sch.bind(xt, "blockIdx.x")
+        sch.annotate(ki, ann_key=MMA, ann_val=1)
+
+        # C's tile reaches the epilogue through workgroup memory, one round of fragments at a
+        # time: each subgroup's accumulator number `round` lands in the subgroup's own
+        # fragment-sized part of it, as (subgroup, m, n).
+        written = sch.cache_write(main, 0, "shared")
+        sch.reverse_compute_at(written, xt, preserve_unit_loops=True)
+        i, j = sch.get_loops(written)[-2:]
+        sub_row, frag_m, m = sch.split(i, [grid.rows, grid.frags_m, config.m])
+        sub_column, frag_n, n = sch.split(j, [grid.columns, grid.frags_n, config.n])
+        sch.reorder(frag_m, frag_n, sub_row, sub_column, m, n)
+        rounds = sch.fuse(frag_m, frag_n)
+        _, threads = sch.split(sch.fuse(sub_row, sub_column, m, n), [None, invocations])
+        sch.bind(threads, "threadIdx.x")
+        sch.annotate(rounds, ann_key=STORE, ann_val=1)
+
+        def fragment_part(_b: tirx.Var, i: tirx.Var, j: tirx.Var) -> tuple[tirx.PrimExpr, ...]:
+            row, column = i % tile_m // config.m, j % tile_n // config.n
+            subgroup = row // grid.frags_m * grid.columns + column // grid.frags_n
+            return subgroup, i % config.m, j % config.n
+
+        sch.transform_layout(main, ("write", 0), fragment_part, assume_injective_transform=True)
+        auto_inline_consumer_chain(sch, written)
+
+        for operand, rows in enumerate((tile_m, tile_n)):
+            self._stage(sch, main, operand, ko, rows, depth, invocations)
+        main_block = sch.get(main)
+        buffers = (*(read.source for read in main_block.reads), main_block.writes[0].source)
+        function = _with_placeholders(sch.mod["main"], buffers, grid, depth)
+        return s_tir.Schedule(function)
+
+    @staticmethod
+    def _stage(
+        sch: s_tir.Schedule,
+        main: s_tir.schedule.SBlockRV,
+        operand: int,
+        ko: s_tir.schedule.LoopRV,
+        rows: int,
+        depth: int,
+        invocations: int,
+    ) -> None:
+        """Copy one operand's tile (`rows × depth`, k contiguous) into workgroup memory,
+        neighbouring invocations on neighbouring global addresses."""
+        loaded = sch.cache_read(main, operand, "shared")
+        auto_inline_producers(sch, loaded)
+        sch.compute_at(loaded, ko, preserve_unit_loops=True)
+        # Laid out as one tile, once compute_at has found its region: TVM takes the array the
+        # placeholder is handed for an access to all of it, and would not narrow it itself.
+        sch.transform_layout(
+            loaded,
+            ("write", 0),
+            lambda b, i, k: (b, i % rows, k % depth),
+            assume_injective_transform=True,
+        )
+        block = sch.get(loaded)
+        ndim = len(block.iter_vars)
+        row, k = sch.get_loops(loaded)[-2:]
+        if contiguous_axis(block, global_source(block), [ndim - 2, ndim - 1]) == ndim - 2:
+            sch.reorder(k, row)
+            row, k = k, row
+        _, threads = sch.split(sch.fuse(row, k), [None, invocations])
+        sch.bind(threads, "threadIdx.x")
+
+
+def _with_placeholders(
+    function: tirx.PrimFunc, buffers: tuple[tirx.Buffer, ...], grid: SubgroupGrid, depth: int
+) -> tirx.PrimFunc:
+    """`function` with its multiply loop replaced by a call to `websd_matrix_mma`, and each
+    round of its write-back preceded by a call to `websd_matrix_store`."""
+    a, b, c = buffers
+
+    def place(loop: tirx.For) -> tirx.Stmt:
+        annotations = dict(loop.annotations)
+        if annotations.pop(MMA, None) is not None:
+            args = (a.data, b.data, depth, grid.frags_m, grid.frags_n, grid.columns)
+            return tirx.Evaluate(tirx.call_extern("int32", MMA, *args))
+        if annotations.pop(STORE, None) is None:
+            return loop
+        store = tirx.call_extern("int32", STORE, c.data, loop.loop_var, grid.frags_n)
+        body = tirx.SeqStmt([tirx.Evaluate(store), loop.body])
+        return tirx.For(
+            loop.loop_var, loop.min, loop.extent, loop.kind, body, loop.thread_binding, annotations
+        )
+
+    return tvm_ffi.structural_map(function, (tirx.For, place))

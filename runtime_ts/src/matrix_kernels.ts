@@ -1,0 +1,82 @@
+/**
+ * Subgroup-matrix kernels: WGSL that stands in for a library's GEMM kernels where the adapter
+ * multiplies on subgroup matrices (tensor cores), Dawn's experimental
+ * `chromium-experimental-subgroup-matrix` (Chrome offers it with --enable-unsafe-webgpu).
+ *
+ * The compiler writes them for one fragment shape and subgroup size (websd.matrix_kernels),
+ * each with the parameters and workgroup grid of the library kernel it replaces, under the
+ * same entry point. tvmjs makes one shader module per kernel and takes its workgroup size from
+ * the WGSL, so swapping the code as the module is made is all it takes; every other kernel,
+ * and every adapter without the feature or the shape, keeps the library's own.
+ */
+
+export const MATRIX_FEATURE = "chromium-experimental-subgroup-matrix";
+
+/** The fragment shape and subgroup size the kernels are written for: C's fragments m × n,
+ * k deep, float16 operands summed in float32, on subgroups of `subgroupSize` invocations. */
+export interface MatrixConfig {
+  m: number;
+  n: number;
+  k: number;
+  subgroupSize: number;
+}
+
+/** The compiler's file of subgroup-matrix kernels: their WGSL by entry point. */
+export interface MatrixKernels {
+  config: MatrixConfig;
+  kernels: Record<string, string>;
+}
+
+/** One of `GPUAdapterInfo.subgroupMatrixConfigs`, which the DOM types do not have yet. */
+interface AdapterMatrixConfig {
+  M: number;
+  N: number;
+  K: number;
+  componentType: string;
+  resultComponentType: string;
+}
+
+/** Why the adapter cannot run kernels written for `config`, or null when it can. */
+export function matrixUnsupported(adapter: GPUAdapter, config: MatrixConfig): string | null {
+  if (!adapter.features.has(MATRIX_FEATURE)) return `the adapter offers no ${MATRIX_FEATURE}`;
+  if (!adapter.features.has("shader-f16")) return "the adapter offers no shader-f16";
+  const info = adapter.info as GPUAdapterInfo & { subgroupMatrixConfigs?: AdapterMatrixConfig[] };
+  const shape = `${config.m}×${config.n}×${config.k}`;
+  const offered = (info.subgroupMatrixConfigs ?? []).some(
+    (c) =>
+      c.M === config.m &&
+      c.N === config.n &&
+      c.K === config.k &&
+      c.componentType === "f16" &&
+      c.resultComponentType === "f32",
+  );
+  if (!offered) return `the adapter has no float16 → float32 subgroup matrices of ${shape}`;
+  const { subgroupMinSize, subgroupMaxSize } = info;
+  if (subgroupMinSize !== config.subgroupSize || subgroupMaxSize !== config.subgroupSize) {
+    return (
+      `the kernels are written for subgroups of ${config.subgroupSize}, ` +
+      `the adapter's are ${subgroupMinSize} to ${subgroupMaxSize}`
+    );
+  }
+  return null;
+}
+
+/** The entry point of a kernel's WGSL: tvmjs's shaders each hold one compute function. */
+function entryPoint(code: string): string | undefined {
+  return /@compute\b[^]*?\bfn\s+(\w+)\s*\(/.exec(code)?.[1];
+}
+
+/** Makes `device` create each kernel of `kernels` from its subgroup-matrix WGSL; returns the
+ * entry points it swapped so far. Call before the library's pipelines are made. */
+export function useMatrixKernels(device: GPUDevice, kernels: MatrixKernels): () => string[] {
+  const createShaderModule = device.createShaderModule.bind(device);
+  const swapped: string[] = [];
+  device.createShaderModule = (descriptor) => {
+    const name = entryPoint(descriptor.code);
+    const code = name === undefined ? undefined : kernels.kernels[name];
+    if (name === undefined || code === undefined) return createShaderModule(descriptor);
+    swapped.push(name);
+    return createShaderModule({ ...descriptor, code });
+  };
+  return () => [...swapped];
+}
