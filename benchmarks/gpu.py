@@ -12,7 +12,9 @@ and each kernel's work (counted when the library was built) divided by its time.
 Where CUDA is there, diffusers' UNet2DConditionModel from the same config (random weights)
 runs batch 2 in float16 and float32, and the report gives WebGPU's time over PyTorch's.
 Between PyTorch and the libraries, float16 GEMMs on the subgroup matrices (tensor cores) that
-Dawn may offer, beside PyTorch's of the same shapes (benchmarks/gpu_matrix.py).
+Dawn may offer, beside PyTorch's of the same shapes (benchmarks/gpu_matrix.py). A float16
+library runs twice: with its own kernels, then with its GEMMs on subgroup matrices, from the
+set of kernels gpu_build.py wrote for them (where the adapter offers them).
 
 The report (benchmarks/gpu_report.py: gpu-report.txt, gpu-report.json in `--out`) is rewritten
 after each stage, so a run cut short by `--deadline-s` still reports what it measured.
@@ -82,8 +84,10 @@ def _run_node(command: list[str], out: Path, timeout_s: float) -> dict[str, Any]
     return result
 
 
-def run_library(folder: Path, settings: Settings) -> dict[str, Any]:
-    """Time and profile one model library with node; whatever it measured, even if cut short."""
+def run_library(folder: Path, settings: Settings, matrix: str | None = None) -> dict[str, Any]:
+    """Time and profile one model library with node, its GEMM kernels swapped for the set of
+    subgroup-matrix kernels in file `matrix` if given; whatever it measured, even if cut
+    short."""
     model = json.loads((folder / "model.json").read_text())
     result: dict[str, Any] = {
         "model": model["name"],
@@ -111,6 +115,7 @@ def run_library(folder: Path, settings: Settings) -> dict[str, Any]:
             f"--warmup={settings.warmup}",
             f"--budget-s={settings.budget_s}",
             f"--functions={','.join(settings.functions)}",
+            *([f"--matrix={folder / matrix}"] if matrix is not None else []),
         ]
         result.update(_run_node(command, out, remaining))
         result["wasm_bytes"] = wasm.stat().st_size
@@ -255,11 +260,13 @@ def main() -> None:
     write_report(report, args.out)
     torch_result = report["torch"] if report["torch"] and "ms" in report["torch"] else None
     for folder in args.models:
-        print(f"[gpu] WebGPU {folder}", file=sys.stderr, flush=True)
-        library = run_library(folder, settings)
-        summarize(library, torch_result, args.steps)
-        report["webgpu"].append(library)
-        write_report(report, args.out)
+        matrices = json.loads((folder / "model.json").read_text()).get("matrix_kernels", [])
+        for matrix in [None, *matrices]:
+            print(f"[gpu] WebGPU {folder} {matrix or ''}", file=sys.stderr, flush=True)
+            library = run_library(folder, settings, matrix)
+            summarize(library, torch_result, args.steps)
+            report["webgpu"].append(library)
+            write_report(report, args.out)
     print(report_text(report))
 
 

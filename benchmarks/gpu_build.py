@@ -7,9 +7,12 @@ system library, WGSL inside, xz-compressed to travel to the GPU machine) and `mo
 the shapes and dtypes of every function's inputs, output and weights, the WebGPU features the
 kernels need, the UNet's diffusers config, and each kernel's work per launch (flops and bytes
 its loads read from global memory, benchmarks/kernel_work.py), from which the benchmark turns
-its GPU times into rates. The benchmark draws random weights from
-those shapes on the GPU, so gigabytes of weights never travel. Configs are the published ones
-of websd.testing.configs (random weights: the kernels and shapes are those of the real model).
+its GPU times into rates. A float16 folder also holds GEMM kernels written for subgroup
+matrices (`--matrix`, by default NVIDIA's: `matrix-16x16x16-s32.json`, websd.matrix_kernels),
+which the benchmark runs in place of the library's where the adapter offers them. The benchmark
+draws random weights from those shapes on the GPU, so gigabytes of weights never travel.
+Configs are the published ones of websd.testing.configs (random weights: the kernels and
+shapes are those of the real model).
 """
 
 from __future__ import annotations
@@ -27,10 +30,11 @@ from tvm import relax
 
 from websd.assemble import FUNCTIONS, AssembledModel, assemble, tensor_signature
 from websd.link import link_wasm
+from websd.matrix_kernels import build_matrix_kernels
 from websd.passes.mixed_precision import to_float16
 from websd.passes.pipeline import lowering, prepare
 from websd.progress import Reporter
-from websd.spec import BuildOptions, read_spec
+from websd.spec import NVIDIA_MATRICES, BuildOptions, MatrixConfig, read_spec
 from websd.targets import WEBGPU, target
 from websd.testing.configs import CONFIGS, PipelineConfig
 from websd.testing.pipelines import save_random_pipeline
@@ -86,10 +90,16 @@ def describe(
 
 
 def build(
-    name: str, dtypes: list[str], out: Path, report: Reporter, built_from: str = "a working tree"
+    name: str,
+    dtypes: list[str],
+    out: Path,
+    report: Reporter,
+    built_from: str = "a working tree",
+    matrices: tuple[MatrixConfig, ...] = (NVIDIA_MATRICES,),
 ) -> list[Path]:
     """Import config `name` once, then compile and link it for WebGPU in each dtype into
-    `out/<name>-<dtype>/`. `built_from` says which websd compiled it, for the report."""
+    `out/<name>-<dtype>/`, with GEMM kernels for each of `matrices` beside a float16 library.
+    `built_from` says which websd compiled it, for the report."""
     config = CONFIGS[name]
     folders = []
     with tempfile.TemporaryDirectory() as scratch:
@@ -114,6 +124,13 @@ def build(
             (folder / WASM_XZ).write_bytes(lzma.compress(wasm.read_bytes(), preset=9))
             with report.stage(f"{name} {dtype} kernel work"):
                 description = describe(name, dtype, built_from, config, model, module, lowered)
+            description["matrix_kernels"] = []
+            for matrix in matrices if dtype == "float16" else ():
+                with report.stage(f"{name} {dtype} kernels for subgroup matrices {matrix.name}"):
+                    kernels = build_matrix_kernels(module, matrix)
+                matrix_file = folder / f"matrix-{matrix.name}.json"
+                matrix_file.write_text(json.dumps(kernels))
+                description["matrix_kernels"].append(matrix_file.name)
             (folder / MODEL_JSON).write_text(json.dumps(description, indent=1) + "\n")
             size = (folder / WASM_XZ).stat().st_size / 2**20
             report(f"{folder}: {WASM_XZ} {size:.1f} MiB")
@@ -127,10 +144,17 @@ def main() -> None:
     parser.add_argument("--dtype", nargs="+", default=["float32"], choices=("float32", "float16"))
     parser.add_argument("--out", type=Path, default=Path(".device/models"))
     parser.add_argument("--built-from", default="a working tree", help="websd's version, shown")
+    parser.add_argument(
+        "--matrix",
+        nargs="*",
+        type=MatrixConfig.parse,
+        default=[NVIDIA_MATRICES],
+        help="subgroup matrices to write float16 GEMM kernels for (default: NVIDIA's)",
+    )
     args = parser.parse_args()
     report = Reporter()
     for name in args.configs:
-        build(name, args.dtype, args.out, report, args.built_from)
+        build(name, args.dtype, args.out, report, args.built_from, tuple(args.matrix))
 
 
 if __name__ == "__main__":

@@ -70,10 +70,20 @@ def _torch_lines(result: dict[str, Any] | None, reason: str) -> list[str]:
     return lines + table(rows)
 
 
+def library_name(library: dict[str, Any]) -> str:
+    """`model dtype`, and the subgroup matrices its GEMMs ran on, if any."""
+    matrix = library.get("matrix")
+    return f"{library['model']} {library['dtype']}" + (
+        f" on subgroup matrices {matrix['config']}" if matrix is not None else ""
+    )
+
+
 def _library_lines(library: dict[str, Any]) -> list[str]:
-    title = f"WebGPU {library['model']} {library['dtype']}"
+    title = f"WebGPU {library_name(library)}"
     if "skipped" in library:
         return [f"{title}: skipped ({library['skipped']})"]
+    if "skipped" in library.get("matrix", {}):
+        return [f"{title}: not run, {library['matrix']['skipped']}"]
     adapter = library.get("adapter", {})
     lines = [
         f"{title}: model.wasm {library['wasm_bytes'] / 2**20:.1f} MiB built from "
@@ -88,6 +98,8 @@ def _library_lines(library: dict[str, Any]) -> list[str]:
             f"{', '.join(adapter['subgroup_matrix_configs']) or 'none'}"
         )
     lines += _trouble_lines(library)
+    if "matrix" in library:
+        lines.append(f"  {library['matrix']['kernels']} GEMM kernels on subgroup matrices")
     if "compile_s" in library:
         lines.append(
             f"  pipelines compiled in {library['compile_s']:.1f} s, "
@@ -239,7 +251,7 @@ def _summary_lines(report: dict[str, Any]) -> list[str]:
         image = "×".join(str(side) for side in reversed(library["image"]))
         rows.append(
             [
-                f"{library['model']} {library['dtype']}",
+                library_name(library),
                 *(f"{medians[f]:.1f}" if f in medians else "-" for f in FUNCTIONS),
                 f"{whole / 1000:.2f} s at {image}" if whole is not None else "-",
                 *(f"{ratios[d]:.1f}×" if d in ratios else "-" for d in torch_ms),

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .errors import OptionError, WebsdError
 from .progress import Reporter
-from .spec import DEFAULT_SCHEDULER, DTYPES, SCHEDULERS, BuildOptions, ImageSize
+from .spec import DEFAULT_SCHEDULER, DTYPES, SCHEDULERS, BuildOptions, ImageSize, MatrixConfig
 
 
 def _default_model() -> str:
@@ -20,6 +20,13 @@ def _default_model() -> str:
 def _image_size(text: str) -> ImageSize:
     try:
         return ImageSize.parse(text)
+    except OptionError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
+
+
+def _matrix_config(text: str) -> MatrixConfig:
+    try:
+        return MatrixConfig.parse(text)
     except OptionError as error:
         raise argparse.ArgumentTypeError(str(error)) from error
 
@@ -40,6 +47,14 @@ def _add_build_options(parser: argparse.ArgumentParser) -> None:
         "(default: the model's own)",
     )
     parser.add_argument("--shard-mb", type=int, default=24, help="weight shard size cap, MiB")
+    parser.add_argument(
+        "--matrix",
+        action="append",
+        type=_matrix_config,
+        metavar="MxNxK-sS",
+        help="subgroup matrices (tensor cores) to write float16 GEMM kernels for, e.g. "
+        "16x16x16-s32 (NVIDIA's); repeat for more (default: none)",
+    )
 
 
 def _options(args: argparse.Namespace) -> BuildOptions:
@@ -47,6 +62,7 @@ def _options(args: argparse.Namespace) -> BuildOptions:
         dtype=args.dtype,
         sizes=tuple(args.sizes or ()),
         shard_mb=args.shard_mb,
+        matrix=tuple(args.matrix or ()),
     )
 
 

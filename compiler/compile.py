@@ -6,6 +6,7 @@ takes as long as hashing the model's files.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +18,12 @@ from .assemble import FUNCTIONS, AssembledModel, assemble, function_name, tensor
 from .build import NATIVE_LIBRARY, WASM_NAME, WGSL_NAME
 from .cache import file_sha256
 from .manifest import FunctionSig, Manifest
+from .matrix_kernels import build_matrix_kernels
 from .memory import MemoryNeeds, memory_needs, workgroup_limits
 from .passes.mixed_precision import to_float16
 from .passes.pipeline import lowering, prepare
 from .progress import Reporter
-from .spec import DEFAULT_SCHEDULER, BuildOptions, ModelSpec
+from .spec import DEFAULT_SCHEDULER, BuildOptions, MatrixConfig, ModelSpec
 from .targets import NATIVE_CPU, WEBGPU, target
 from .tokenizer import export_tokenizer
 from .weights import write_weights
@@ -36,6 +38,19 @@ def wgsl_source(executable: relax.VMExecutable) -> str:
             return module.inspect_source()
         pending.extend(module.imports)
     raise RuntimeError("the build holds no webgpu module")
+
+
+def _write_matrix_kernels(kernels: dict[str, Any], out: Path) -> dict[str, Any]:
+    """A set of subgroup-matrix kernels in a file beside the library; its manifest entry."""
+    path = out / f"matrix-{MatrixConfig(**kernels['config']).name}.json"
+    path.write_text(json.dumps(kernels))
+    return {
+        "config": kernels["config"],
+        "path": path.name,
+        "bytes": path.stat().st_size,
+        "sha256": file_sha256(path),
+        "kernels": len(kernels["kernels"]),
+    }
 
 
 def _signatures(module: tvm.IRModule, model: AssembledModel) -> dict[str, FunctionSig]:
@@ -107,6 +122,12 @@ def compile_model(
     report(_describe(memory))
     wgsl = wgsl_source(executable)
     (out / WGSL_NAME).write_text(wgsl)
+    matrix = []
+    for config in options.matrix:
+        with report.stage(f"subgroup-matrix kernels {config.name}"):
+            matrix.append(build_matrix_kernels(module, config))
+    matrix_wgsl = [code for kernels in matrix for code in kernels["kernels"].values()]
+    limits = workgroup_limits(wgsl, *matrix_wgsl)
     with report.stage("link wasm"):
         link_wasm(executable, out / WASM_NAME, progress=report)
     cpu = target(NATIVE_CPU)
@@ -140,7 +161,8 @@ def compile_model(
         tokenizer="tokenizer.json",
         webgpu={
             "features": ["shader-f16"] if spec.dtype == "float16" else [],
-            "limits": {**memory.limits(), **workgroup_limits(wgsl)},
+            "limits": {**memory.limits(), **limits},
+            "matrix_kernels": [_write_matrix_kernels(kernels, out) for kernels in matrix],
             "largest_binding_bytes": memory.largest_binding_bytes,
             "largest_buffer_bytes": memory.largest_buffer_bytes,
             "largest_tensor_bytes": memory.largest_tensor_bytes,

@@ -11,11 +11,14 @@ uniform, which an index derived from `local_invocation_index` is not.
 
 from __future__ import annotations
 
+import dataclasses
 import re
+from typing import Any
 
 import tvm
 
-from .schedules.matrix_gemm import MMA, STORE, MatrixConfig
+from .schedules.matrix_gemm import MATRIX_GEMM_ATTR, MMA, STORE, MatrixGemm
+from .spec import MatrixConfig
 
 FEATURE = "chromium-experimental-subgroup-matrix"
 ENABLE = "enable chromium_experimental_subgroup_matrix;"
@@ -160,26 +163,34 @@ class _Shape:
         return "\n".join(indent + line for line in lines)
 
 
-def build_matrix_kernels(module: tvm.IRModule, config: MatrixConfig) -> dict:
-    """The subgroup-matrix kernels of a prepared Relax module (as `websd.passes.pipeline.
-    prepare` leaves it), for the runtime's `MatrixKernels`: lowered as the library is, but for
-    `MatrixGemm(config)`, so that each kernel bears its library kernel's name."""
-    from tvm import relax
+def matrix_gemms(module: tvm.IRModule, config: MatrixConfig) -> tvm.IRModule:
+    """The GEMM kernels of a prepared Relax module (`websd.passes.pipeline.prepare`) that
+    multiply on `config`'s subgroup matrices, scheduled with their placeholders: fused as the
+    library's are, so that each bears the name of the library kernel it stands in for."""
+    from tvm.s_tir import dlight
 
-    from .compile import wgsl_source
-    from .passes.pipeline import lowering
+    from .passes.pipeline import fusion
     from .targets import WEBGPU, target
 
     webgpu = target(WEBGPU)
     with webgpu:
-        lowered = lowering(webgpu, config)(module)
-    executable = relax.build(lowered, target=webgpu, relax_pipeline=None, system_lib=True)
-    return {
-        "config": {
-            "m": config.m,
-            "n": config.n,
-            "k": config.k,
-            "subgroupSize": config.subgroup_size,
-        },
-        "kernels": matrix_kernels(wgsl_source(executable), config),
-    }
+        scheduled = dlight.ApplyDefaultSchedule(MatrixGemm(config))(fusion(webgpu)(module))
+    return tvm.IRModule(
+        {
+            var: function.with_attr("global_symbol", var.name_hint)
+            for var, function in scheduled.functions_items()
+            if isinstance(function, tvm.tirx.PrimFunc) and function.attrs.get(MATRIX_GEMM_ATTR)
+        }
+    )
+
+
+def build_matrix_kernels(module: tvm.IRModule, config: MatrixConfig) -> dict[str, Any]:
+    """The runtime's `MatrixKernels` for a prepared Relax module: each subgroup-matrix
+    kernel's WGSL by entry point, and the matrices it is written for. Only these kernels are
+    compiled, and as kernels alone (no host code)."""
+    from .compile import wgsl_source
+    from .targets import WEBGPU, target
+
+    kernels = matrix_gemms(module, config)
+    sources = wgsl_source(tvm.compile(kernels, target=target(WEBGPU))) if kernels.functions else ""
+    return {"config": dataclasses.asdict(config), "kernels": matrix_kernels(sources, config)}

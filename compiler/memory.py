@@ -200,7 +200,8 @@ def largest_workgroup_bytes(wgsl: str) -> int:
     )
 
 
-def workgroup_limits(wgsl: str) -> dict[str, int]:
-    """maxComputeWorkgroupStorageSize where a kernel of `wgsl` needs more than the default."""
-    largest = largest_workgroup_bytes(wgsl)
+def workgroup_limits(*wgsl: str) -> dict[str, int]:
+    """maxComputeWorkgroupStorageSize where a kernel of `wgsl` (each a module's WGSL, or one
+    kernel's) needs more than the default."""
+    largest = max(largest_workgroup_bytes(source) for source in wgsl)
     return {"maxComputeWorkgroupStorageSize": largest} if largest > DEFAULT_WORKGROUP else {}

@@ -61,6 +61,38 @@ _SIZE = re.compile(r"(\d+)\s*[xX×]\s*(\d+)")
 
 
 @dataclass(frozen=True)
+class MatrixConfig:
+    """Subgroup matrices (tensor cores) that a set of GEMM kernels is written for: one of an
+    adapter's `subgroupMatrixConfigs` with float16 operands and float32 results, fragments of
+    C `m × n` and `k` deep, on subgroups of `subgroup_size` invocations."""
+
+    m: int
+    n: int
+    k: int
+    subgroup_size: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.m}x{self.n}x{self.k}-s{self.subgroup_size}"
+
+    @classmethod
+    def parse(cls, text: str) -> MatrixConfig:
+        """`16x16x16-s32` (M x N x K, subgroup size)."""
+        match = _MATRIX.fullmatch(text.strip())
+        if match is None:
+            raise OptionError(
+                f"subgroup matrices {text!r} are not MxNxK-sSUBGROUP, for example 16x16x16-s32"
+            )
+        return cls(*(int(group) for group in match.groups()))
+
+
+_MATRIX = re.compile(r"(\d+)x(\d+)x(\d+)-s(\d+)")
+
+# The tensor cores of NVIDIA's GPUs, as Vulkan's cooperative matrices offer them to Dawn.
+NVIDIA_MATRICES = MatrixConfig(16, 16, 16, 32)
+
+
+@dataclass(frozen=True)
 class BuildOptions:
     """Choices that change the compiled artifacts (and so the cache key)."""
 
@@ -69,6 +101,9 @@ class BuildOptions:
     sizes: tuple[ImageSize, ...] = ()
     """The image sizes to compile, the first being the default; none: the model's own."""
     shard_mb: int = 24
+    matrix: tuple[MatrixConfig, ...] = ()
+    """Subgroup matrices to write GEMM kernels for, beside the library (float16 builds): each
+    set runs where an adapter offers those matrices (websd.matrix_kernels)."""
 
     def __post_init__(self) -> None:
         if self.dtype is not None and self.dtype not in DTYPES:
@@ -76,6 +111,8 @@ class BuildOptions:
         if len(set(self.sizes)) != len(self.sizes):
             names = ", ".join(size.name for size in self.sizes)
             raise OptionError(f"image sizes {names} repeat a size: list each once")
+        if len(set(self.matrix)) != len(self.matrix):
+            raise OptionError("subgroup matrices repeat: list each once")
         if not 1 <= self.shard_mb <= 1024:
             raise OptionError(f"shard size {self.shard_mb} MiB is out of range: use 1 to 1024")
 
@@ -205,10 +242,16 @@ def read_spec(folder: Path, options: BuildOptions) -> ModelSpec:
     default_side = unet["sample_size"] * vae_scale
     max_length = int(tokenizer.get("model_max_length", text["max_position_embeddings"]))
     max_length = min(max_length, int(text["max_position_embeddings"]))
+    dtype = options.dtype or ("float16" if default_side >= FULL_SIZE_SIDE else "float32")
+    if options.matrix and dtype != "float16":
+        raise OptionError(
+            f"subgroup-matrix kernels multiply float16, and this build is {dtype}: "
+            "set dtype float16 (--dtype float16), or list no subgroup matrices"
+        )
     return ModelSpec(
         folder=folder,
         family="sd2" if unet.get("use_linear_projection") else "sd1",
-        dtype=options.dtype or ("float16" if default_side >= FULL_SIZE_SIDE else "float32"),
+        dtype=dtype,
         sizes=_image_sizes(options.sizes, default_side, multiple),
         latent_channels=int(unet["in_channels"]),
         vae_scale=vae_scale,

@@ -44,7 +44,7 @@ await build({
 
 await build({
   ...common,
-  entryPoints: [{ in: "src/bind_groups.ts", out: "websd-device" }],
+  entryPoints: [{ in: "src/device.ts", out: "websd-device" }],
   outdir: "../benchmarks/gpu",
   outExtension: { ".js": ".mjs" },
   banner: { js: "// Bundled by runtime_ts/build.mjs from runtime_ts/src: do not edit." },

@@ -6,7 +6,14 @@ from mkdocs.config import base
 from mkdocs.config import config_options as c
 
 from websd.errors import OptionError
-from websd.spec import DEFAULT_SCHEDULER, DTYPES, SCHEDULERS, BuildOptions, ImageSize
+from websd.spec import (
+    DEFAULT_SCHEDULER,
+    DTYPES,
+    SCHEDULERS,
+    BuildOptions,
+    ImageSize,
+    MatrixConfig,
+)
 
 DEFAULT_MODEL = "shapes"
 
@@ -24,6 +31,10 @@ class ModelConfig(base.Config):
     sizes = c.ListOfItems(c.Type(str), default=[])
     """Image sizes to compile, as WIDTHxHEIGHT (`512x768`), the first the default; a
     playground offers each. Empty: the model's own size."""
+    subgroup_matrices = c.ListOfItems(c.Type(str), default=[])
+    """Subgroup matrices (tensor cores) to write the float16 GEMM kernels for, as
+    MxNxK-sSUBGROUP (`16x16x16-s32`: NVIDIA's): a reader's browser uses them where its GPU
+    offers them (Chrome: with --enable-unsafe-webgpu). Empty: the library's kernels only."""
     steps = c.Type(int, default=20)
     guidance = c.Optional(c.Type((int, float)))
     """Unset: 5 for the built-in shapes model, SD's usual 7.5 for any other."""
@@ -34,14 +45,22 @@ class ModelConfig(base.Config):
     def image_sizes(self) -> tuple[ImageSize, ...]:
         return tuple(ImageSize.parse(size) for size in self.sizes)
 
+    def matrices(self) -> tuple[MatrixConfig, ...]:
+        return tuple(MatrixConfig.parse(text) for text in self.subgroup_matrices)
+
     def validate(self) -> tuple[base.ConfigErrors, base.ConfigWarnings]:
-        """Sizes must parse; a fallback for a model that is float32 already would do nothing."""
+        """Sizes and matrices must parse; a fallback for a model that is float32 already would
+        do nothing."""
         failed, warnings = super().validate()
         if not failed:
             try:
                 BuildOptions(sizes=self.image_sizes())
             except OptionError as error:
                 failed.append(("sizes", base.ValidationError(str(error))))
+            try:
+                BuildOptions(matrix=self.matrices())
+            except OptionError as error:
+                failed.append(("subgroup_matrices", base.ValidationError(str(error))))
         if not failed and self.fallback_float32 and self.dtype == "float32":
             failed.append(
                 (

@@ -122,6 +122,8 @@ class WebsdPlugin(BasePlugin[WebsdConfig]):
                 dtype=dtype,
                 sizes=model.image_sizes(),
                 shard_mb=self.config.shard_mb,
+                # A float32 fallback is for adapters without shader-f16: it multiplies in fp32.
+                matrix=() if dtype == "float32" else model.matrices(),
             )
             result = build_model(
                 source,

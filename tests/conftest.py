@@ -50,12 +50,15 @@ def tiny_sd1_build(tiny_sd1: Path, tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="session")
 def tiny_sd1_fp16(tiny_sd1: Path, tmp_path_factory: pytest.TempPathFactory):
-    """tiny-sd1 with fp16 kernels and weights (`--dtype float16`)."""
+    """tiny-sd1 with fp16 kernels and weights (`--dtype float16`), and GEMM kernels for the
+    subgroup matrices of lavapipe (`--matrix 8x8x8-s8`)."""
+    from node_webgpu import LAVAPIPE_MATRICES
+
     from websd.build import build_model
     from websd.spec import BuildOptions
 
     out = tmp_path_factory.mktemp("fp16") / "tiny-sd1"
-    return build_model(tiny_sd1, out, BuildOptions(dtype="float16"))
+    return build_model(tiny_sd1, out, BuildOptions(dtype="float16", matrix=(LAVAPIPE_MATRICES,)))
 
 
 @pytest.fixture(scope="session")

@@ -109,7 +109,8 @@ def gemm_module(cases: list[Case], dtype: str = "float32"):
     return builder.get()
 
 
-def called_kernel(module, case: Case):
+def called_name(module, case: Case) -> str:
+    """The name of the kernel that `case`'s function calls."""
     from tvm import relax
 
     (call,) = [
@@ -118,4 +119,9 @@ def called_kernel(module, case: Case):
         for b in block.bindings
         if isinstance(b.value, relax.Call) and isinstance(b.value.op, relax.GlobalVar)
     ]
-    return module[call]
+    return call.name_hint
+
+
+def called_kernel(module, case: Case):
+    """The kernel that `case`'s function calls."""
+    return module[called_name(module, case)]

@@ -13,9 +13,13 @@ from pathlib import Path
 
 from artifacts import ARTIFACTS
 
+from websd.spec import MatrixConfig
+
 ROOT = Path(__file__).parents[1]
 WEBGPU_NPM = "webgpu@0.6.2"
 LAVAPIPE_NODE = ARTIFACTS / "lavapipe" / "node"
+# What Dawn offers of lavapipe's cooperative matrices (with its unsafe APIs allowed).
+LAVAPIPE_MATRICES = MatrixConfig(m=8, n=8, k=8, subgroup_size=8)
 
 
 def webgpu_package() -> Path:

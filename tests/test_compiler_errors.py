@@ -9,7 +9,7 @@ import pytest
 
 from websd.build import build_model
 from websd.errors import ModelSourceError, OptionError, UnsupportedModelError
-from websd.spec import BuildOptions, ImageSize
+from websd.spec import BuildOptions, ImageSize, MatrixConfig
 
 
 def _copy_with_index(source, target, **changes):
@@ -67,6 +67,9 @@ def test_inpainting_unet_is_named_as_unsupported(tiny_sd1, tmp_path):
         ({"sizes": (ImageSize(64, 72),)}, "64x72: height 72 is out of range"),
         ({"sizes": (ImageSize(64, 64), ImageSize(64, 64))}, "repeat a size"),
         ({"shard_mb": 0}, "shard size 0 MiB is out of range"),
+        ({"matrix": (MatrixConfig(8, 8, 8, 8),) * 2}, "subgroup matrices repeat"),
+        # tiny-sd1 builds in float32 unless asked: its image is under 512 px.
+        ({"matrix": (MatrixConfig(8, 8, 8, 8),)}, "multiply float16, and this build is float32"),
     ],
 )
 def test_bad_options(tiny_sd1, tmp_path, options, message):
@@ -78,6 +81,13 @@ def test_bad_options(tiny_sd1, tmp_path, options, message):
 def test_size_names_must_be_width_x_height(text):
     with pytest.raises(OptionError, match="is not WIDTHxHEIGHT"):
         ImageSize.parse(text)
+
+
+@pytest.mark.parametrize("text", ["16x16x16", "16x16-s32", "16x16x16-32", "axbxc-s4"])
+def test_subgroup_matrices_are_m_x_n_x_k_and_a_subgroup_size(text):
+    with pytest.raises(OptionError, match="are not MxNxK-sSUBGROUP"):
+        MatrixConfig.parse(text)
+    assert MatrixConfig.parse("16x8x16-s32") == MatrixConfig(16, 8, 16, 32)
 
 
 def test_unknown_scheduler():

@@ -28,25 +28,8 @@ REQUEST = {
 }
 
 
-@pytest.mark.browser
-def test_float16_build_draws_the_native_image_with_shader_f16(
-    tiny_sd1_fp16, tiny_sd1_build, tmp_path: Path
-) -> None:
-    from websd.native import NativeModel
-
-    out = tmp_path / "image"
-    with serve(tiny_sd1_fp16.folder) as server:
-        args = ["--manifest", server.url + "websd-model.json", "--request", json.dumps(REQUEST)]
-        run_on_lavapipe("generate", [*args, "--out", str(out)], timeout=1200)
-        library_fetched = bool(server.fetched("/model.wasm"))
-
-    report = json.loads(out.with_suffix(".json").read_text())
-    assert "llvmpipe" in report["adapter"] and "shader-f16" in report["features"]
-    assert report["errors"] == []
-    assert library_fetched  # the float16 library itself, not a fallback
-    ours = np.fromfile(out.with_suffix(".rgba"), np.uint8).reshape(report["height"], -1, 4)
-
-    args = {
+def _native_args() -> dict:
+    return {
         "prompt": REQUEST["prompt"],
         "negative_prompt": REQUEST["negativePrompt"],
         "seed": REQUEST["seed"],
@@ -54,11 +37,59 @@ def test_float16_build_draws_the_native_image_with_shader_f16(
         "guidance": REQUEST["guidance"],
         "scheduler": REQUEST["scheduler"],
     }
-    half = NativeModel(tiny_sd1_fp16.folder).generate(**args).rgba
-    full = NativeModel(tiny_sd1_build.folder).generate(**args).rgba
+
+
+def _generate(folder: Path, out: Path, unsafe: bool) -> tuple[dict, np.ndarray, set[str]]:
+    """One generation on lavapipe: its report, its pixels, and the files it fetched of those
+    the runtime may load."""
+    with serve(folder) as server:
+        args = ["--manifest", server.url + "websd-model.json", "--request", json.dumps(REQUEST)]
+        args += ["--out", str(out), *(["--unsafe"] if unsafe else [])]
+        run_on_lavapipe("generate", args, timeout=1200)
+        files = {"/model.wasm", "/matrix-8x8x8-s8.json"}
+        fetched = {path for path in files if server.fetched(path)}
+    report = json.loads(out.with_suffix(".json").read_text())
+    assert report["errors"] == []
+    image = np.fromfile(out.with_suffix(".rgba"), np.uint8).reshape(report["height"], -1, 4)
+    return report, image, fetched
+
+
+@pytest.mark.browser
+def test_float16_build_draws_the_native_image_with_shader_f16(
+    tiny_sd1_fp16, tiny_sd1_build, tmp_path: Path
+) -> None:
+    """Dawn offers lavapipe's subgroup matrices only with its unsafe APIs allowed (Chrome:
+    --enable-unsafe-webgpu); without, the runtime runs the library's own kernels."""
+    from websd.native import NativeModel
+
+    report, ours, fetched = _generate(tiny_sd1_fp16.folder, tmp_path / "image", unsafe=False)
+    assert "llvmpipe" in report["adapter"] and "shader-f16" in report["features"]
+    assert "chromium-experimental-subgroup-matrix" not in report["features"]
+    assert report["matrixKernels"] is None and report["matrixShaders"] == 0
+    assert fetched == {"/model.wasm"}  # the float16 library itself, not a fallback
+
+    half = NativeModel(tiny_sd1_fp16.folder).generate(**_native_args()).rgba
+    full = NativeModel(tiny_sd1_build.folder).generate(**_native_args()).rgba
     assert ours.shape == half.shape
     # The native float16 library computes what the WGSL does, as the browser tests' float32
     # one does; the float32 build bounds how far float16 may drift at all (docs/models.md).
     assert max_diff(ours, half) <= 2
     assert psnr(ours[..., :3], full[..., :3]) >= 30
     assert (ours[..., 3] == 255).all()
+
+
+@pytest.mark.browser
+def test_gemms_on_subgroup_matrices_draw_the_same_image(tiny_sd1_fp16, tmp_path: Path) -> None:
+    """Where the adapter offers the matrices a build's kernels are written for, every GEMM the
+    build has a stand-in for multiplies on them, and the image is the native float16 one: the
+    same products, summed in fp32 in another order."""
+    from websd.native import NativeModel
+
+    (matrices,) = tiny_sd1_fp16.manifest["webgpu"]["matrix_kernels"]
+    report, ours, fetched = _generate(tiny_sd1_fp16.folder, tmp_path / "image", unsafe=True)
+    assert "chromium-experimental-subgroup-matrix" in report["features"]
+    assert report["matrixKernels"] == matrices["path"] == "matrix-8x8x8-s8.json"
+    assert report["matrixShaders"] == matrices["kernels"] > 0
+    assert fetched == {"/model.wasm", "/matrix-8x8x8-s8.json"}
+    half = NativeModel(tiny_sd1_fp16.folder).generate(**_native_args()).rgba
+    assert max_diff(ours, half) <= 2

@@ -20,7 +20,9 @@ from pathlib import Path
 
 import pytest
 from benchmark_scripts import load
-from node_webgpu import lavapipe_node
+from node_webgpu import LAVAPIPE_MATRICES, lavapipe_node
+
+from websd.spec import NVIDIA_MATRICES
 
 ROOT = Path(__file__).parents[1]
 SWIFTSHADER = Path("/usr/lib/chromium")
@@ -171,9 +173,10 @@ def tiny_libraries(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
     out = tmp_path_factory.mktemp("gpu-build")
     dtypes = ["float32", "float16"]
-    return dict(
-        zip(dtypes, load("gpu_build").build("tiny-sd1", dtypes, out, Reporter()), strict=True)
-    )
+    # GEMM kernels for lavapipe's subgroup matrices, and for NVIDIA's, which it lacks.
+    matrices = (LAVAPIPE_MATRICES, NVIDIA_MATRICES)
+    folders = load("gpu_build").build("tiny-sd1", dtypes, out, Reporter(), matrices=matrices)
+    return dict(zip(dtypes, folders, strict=True))
 
 
 def _benchmark(
@@ -306,12 +309,24 @@ def test_float16_library_runs_with_shader_f16_on_lavapipe(
     node = str(lavapipe_node())
     report = _benchmark(library_folder, webgpu_package, tmp_path, "none", node=node)
 
-    (library,) = report["webgpu"]
+    library, on_matrices, on_missing_matrices = report["webgpu"]
     assert "llvmpipe" in library["adapter"]["description"]
     assert "shader-f16" in library["adapter"]["features"]
     _check_timings(library, tiny_sd1, "float16")
     # Its text encoder launches fewer than 32 kernels: one submit.
     assert library["functions"]["denoise"]["submits"] > 1
+    # Run again with its GEMMs on lavapipe's subgroup matrices: the same kernels launched.
+    matrices = json.loads((library_folder / "matrix-8x8x8-s8.json").read_text())
+    assert on_matrices["matrix"] == {
+        "config": "8×8×8, subgroups of 8",
+        "kernels": len(matrices["kernels"]),
+    }
+    assert on_matrices["matrix"]["kernels"] > 0
+    _check_timings(on_matrices, tiny_sd1, "float16")
+    assert on_missing_matrices["matrix"]["skipped"] == (
+        "the adapter has no float16 → float32 subgroup matrices of 16×16×16"
+    )
+    assert on_missing_matrices["functions"] == {}
 
     gemm = report["matrix_gemm"]
     assert gemm["config"] == "f16→f32 8×8×8" and gemm["subgroup_sizes"] == [8, 8]
@@ -324,5 +339,7 @@ def test_float16_library_runs_with_shader_f16_on_lavapipe(
 
     text = (tmp_path / "gpu-report.txt").read_text()
     assert "WebGPU tiny-sd1 float16" in text
+    assert "WebGPU tiny-sd1 float16 on subgroup matrices 8×8×8, subgroups of 8" in text
+    assert "16×16×16, subgroups of 32: not run, the adapter has no" in text
     assert "f16→f32 8×8×8 fragments, subgroups of 8, 128×128×32 tiles" in text
     assert "subgroup-matrix GEMM (f16→f32 8×8×8): 256×256×96" in text

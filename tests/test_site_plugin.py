@@ -168,12 +168,26 @@ def test_embed_of_unknown_model_names_page_and_line(fixture_env, tmp_path, caplo
     _fails_with(folder, caplog, r"index.md:5: unknown websd model 'nope'")
 
 
-def test_bad_size_is_a_config_error(tmp_path, caplog):
-    yaml = "      models:\n        - name: mine\n          sizes: [512x512, 512by512]\n"
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        ("sizes: [512x512, 512by512]", "image size '512by512' is not WIDTHxHEIGHT"),
+        ("subgroup_matrices: [16x16x16]", "subgroup matrices '16x16x16' are not MxNxK-sSUBGROUP"),
+    ],
+)
+def test_bad_model_option_is_a_config_error(tmp_path, caplog, option: str, message: str):
+    yaml = f"      models:\n        - name: mine\n          {option}\n"
     folder = _site_with(tmp_path, yaml)
     with pytest.raises(Abort):
         build_site(folder)
-    assert "image size '512by512' is not WIDTHxHEIGHT" in caplog.text
+    assert message in caplog.text
+    assert not (folder / "public").exists()
+
+
+def test_subgroup_matrices_of_a_float32_model_are_named(tmp_path, caplog):
+    yaml = "      models:\n        - name: shapes\n          subgroup_matrices: [16x16x16-s32]\n"
+    folder = _site_with(tmp_path, yaml)
+    _fails_with(folder, caplog, r"websd model 'shapes': subgroup-matrix kernels multiply float16")
     assert not (folder / "public").exists()
 
 

@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 if TYPE_CHECKING:
-    from websd.schedules.matrix_gemm import MatrixConfig
+    from websd.spec import MatrixConfig
 
 RUNTIME_TS = Path(__file__).parents[1] / "runtime_ts"
 WEB_RUNTIME_JS = RUNTIME_TS / "node_modules/@mlc-ai/web-runtime/lib/index.js"
@@ -95,6 +95,7 @@ def run_on_webgpu(
         kernels = build_matrix_kernels(module, matrix)
         (root / "matrix.json").write_text(json.dumps(kernels))
         needs["features"].append(FEATURE)
+        needs["limits"] = workgroup_limits(wgsl, *kernels["kernels"].values())
         run["matrix"] = "matrix.json"
     with serve(root) as server:
         run["base"] = server.url

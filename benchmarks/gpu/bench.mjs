@@ -4,14 +4,19 @@
  *
  *   node bench.mjs --webgpu DIR --tvmjs FILE --wasm FILE --model model.json --out result.json
  *                  [--iterations 10] [--warmup 2] [--budget-s 60] [--functions a,b]
+ *                  [--matrix matrix-MxNxK-sS.json]
  *
  * DIR holds npm webgpu's index.js; FILE is tvmjs (npm @mlc-ai/web-runtime lib/index.js);
  * model.json is what benchmarks/gpu_build.py wrote beside the library. Weights are random,
  * drawn on the host from the shapes in model.json. Each timed call runs three ways: as the page
  * runs it (kernels submitted in batches, bind groups reused); with one submit at the end, so
  * that the CPU records every kernel before the GPU starts; and so, with a new bind group for
- * every kernel, as tvmjs alone makes them. The result is rewritten after each function, so a
- * run stopped early still leaves what it measured.
+ * every kernel, as tvmjs alone makes them. With --matrix (a set of subgroup-matrix kernels that
+ * gpu_build.py wrote beside the library), the model runs on a device from the instance that
+ * lists Dawn's experimental features, its GEMM kernels swapped for that set's as the runtime
+ * swaps them where an adapter offers those matrices; on an adapter without, it says why and
+ * runs nothing. The result is rewritten after each function, so a run stopped early still
+ * leaves what it measured.
  * Progress goes to stderr.
  */
 
@@ -22,7 +27,12 @@ import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { PassProfiler } from "./profiler.mjs";
 import { uniforms } from "./xorshift.mjs";
-import { reuseBindGroups } from "./websd-device.mjs";
+import {
+  MATRIX_FEATURE,
+  matrixUnsupported,
+  reuseBindGroups,
+  useMatrixKernels,
+} from "./websd-device.mjs";
 
 /** Dawn's toggles for an instance, with the features in `enabled` turned on too. */
 function dawnToggles(...enabled) {
@@ -52,6 +62,7 @@ const { values: args } = parseArgs({
     warmup: { type: "string", default: "2" },
     "budget-s": { type: "string", default: "60" },
     functions: { type: "string", default: DEFAULT_FUNCTIONS },
+    matrix: { type: "string" },
   },
 });
 for (const name of ["webgpu", "tvmjs", "wasm", "model", "out"]) {
@@ -152,6 +163,21 @@ result.adapter = adapterInfo(adapter, listing ?? adapter);
 save();
 log(`adapter: ${result.adapter.vendor} ${result.adapter.description}`);
 const timestamps = adapter.features.has("timestamp-query");
+const matrix =
+  args.matrix === undefined ? undefined : JSON.parse(readFileSync(args.matrix, "utf8"));
+if (matrix !== undefined) {
+  const { m, n, k, subgroup_size } = matrix.config;
+  result.matrix = { config: `${m}×${n}×${k}, subgroups of ${subgroup_size}`, kernels: 0 };
+  const unsupported = listing === null ? "no adapter" : matrixUnsupported(listing, matrix.config);
+  if (unsupported !== null) {
+    result.matrix.skipped = unsupported;
+    save();
+    log(`subgroup matrices: ${unsupported}`);
+    process.exit(0);
+  }
+}
+/** The adapter the model runs on: one that lists subgroup matrices where they are used. */
+const modelAdapter = matrix === undefined ? adapter : listing;
 // The adapter's most of each limit that tvmjs' own device request raises: a kernel is never
 // refused for want of a limit that a browser would grant.
 const RAISED_LIMITS = [
@@ -161,9 +187,15 @@ const RAISED_LIMITS = [
   "maxStorageBuffersPerShaderStage",
   "maxComputeInvocationsPerWorkgroup",
 ];
-const device = await adapter.requestDevice({
-  requiredFeatures: [...model.features, ...(timestamps ? ["timestamp-query"] : [])],
-  requiredLimits: Object.fromEntries(RAISED_LIMITS.map((name) => [name, adapter.limits[name]])),
+const device = await modelAdapter.requestDevice({
+  requiredFeatures: [
+    ...model.features,
+    ...(timestamps ? ["timestamp-query"] : []),
+    ...(matrix === undefined ? [] : [MATRIX_FEATURE]),
+  ],
+  requiredLimits: Object.fromEntries(
+    RAISED_LIMITS.map((name) => [name, modelAdapter.limits[name]]),
+  ),
 });
 function gpuError(message) {
   result.errors.push(message);
@@ -192,6 +224,8 @@ device.createBindGroup = (descriptor) => {
 const newBindGroup = device.createBindGroup;
 reuseBindGroups(device);
 const reusedBindGroup = device.createBindGroup;
+
+const swapped = matrix === undefined ? () => [] : useMatrixKernels(device, matrix);
 
 const tvmjs = createRequire(import.meta.url)(resolve(args.tvmjs));
 const tvm = await tvmjs.instantiate(readFileSync(args.wasm), tvmjs.createPolyfillWASI(), log);
@@ -230,6 +264,10 @@ let mark = performance.now();
 await tvm.asyncLoadWebGPUPipelines(vm.getInternalModule());
 result.compile_s = (performance.now() - mark) / 1000;
 log(`pipelines compiled in ${result.compile_s.toFixed(1)} s`);
+if (result.matrix !== undefined) {
+  result.matrix.kernels = swapped().length;
+  log(`${result.matrix.kernels} kernels on subgroup matrices`);
+}
 
 mark = performance.now();
 const groups = new Set(functions.map((name) => model.functions[name].params));

@@ -58,6 +58,42 @@ function reuseBindGroups(device) {
   };
   return { held: () => ({ groups: groups.size, buffers: groupsOf.size }) };
 }
+
+// src/matrix_kernels.ts
+var MATRIX_FEATURE = "chromium-experimental-subgroup-matrix";
+function matrixUnsupported(adapter, config) {
+  if (!adapter.features.has(MATRIX_FEATURE)) return `the adapter offers no ${MATRIX_FEATURE}`;
+  if (!adapter.features.has("shader-f16")) return "the adapter offers no shader-f16";
+  const info = adapter.info;
+  const shape = `${config.m}×${config.n}×${config.k}`;
+  const offered = (info.subgroupMatrixConfigs ?? []).some(
+    (c) => c.M === config.m && c.N === config.n && c.K === config.k && c.componentType === "f16" && c.resultComponentType === "f32"
+  );
+  if (!offered) return `the adapter has no float16 → float32 subgroup matrices of ${shape}`;
+  const { subgroupMinSize, subgroupMaxSize } = info;
+  if (subgroupMinSize !== config.subgroup_size || subgroupMaxSize !== config.subgroup_size) {
+    return `the kernels are written for subgroups of ${config.subgroup_size}, the adapter's are ${subgroupMinSize} to ${subgroupMaxSize}`;
+  }
+  return null;
+}
+function entryPoint(code) {
+  return /@compute\b[^]*?\bfn\s+(\w+)\s*\(/.exec(code)?.[1];
+}
+function useMatrixKernels(device, kernels) {
+  const createShaderModule = device.createShaderModule.bind(device);
+  const swapped = [];
+  device.createShaderModule = (descriptor) => {
+    const name = entryPoint(descriptor.code);
+    const code = name === void 0 ? void 0 : kernels.kernels[name];
+    if (name === void 0 || code === void 0) return createShaderModule(descriptor);
+    swapped.push(name);
+    return createShaderModule({ ...descriptor, code });
+  };
+  return () => [...swapped];
+}
 export {
-  reuseBindGroups
+  MATRIX_FEATURE,
+  matrixUnsupported,
+  reuseBindGroups,
+  useMatrixKernels
 };

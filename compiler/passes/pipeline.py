@@ -13,7 +13,6 @@ from tvm.relax.backend import gpu_generic
 from tvm.s_tir import dlight
 
 from ..schedules.gemm import Gemm
-from ..schedules.matrix_gemm import MatrixConfig, MatrixGemm
 from ..schedules.transpose import Transpose
 from .channels_last_projections import ChannelsLastProjections
 from .fused_attention import FusedAttention
@@ -60,7 +59,7 @@ def fusion(target: tvm.target.Target) -> tvm.transform.Pass:
     )
 
 
-def lowering(target: tvm.target.Target, matrix: MatrixConfig | None = None) -> tvm.transform.Pass:
+def lowering(target: tvm.target.Target) -> tvm.transform.Pass:
     """Legalize, fuse and schedule for `target`.
 
     On WebGPU: `fusion`, then TVM's generic GPU pipeline with websd's GEMM and transpose rules
@@ -70,9 +69,7 @@ def lowering(target: tvm.target.Target, matrix: MatrixConfig | None = None) -> t
     """
     if target.kind.name != "webgpu":
         return relax.get_default_pipeline(target)
-    matrix_rules = (MatrixGemm(matrix),) if matrix is not None else ()
     schedule = dlight.ApplyDefaultSchedule(
-        *matrix_rules,
         Gemm(),
         Transpose(),
         dlight.gpu.GEMV(),

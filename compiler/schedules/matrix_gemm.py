@@ -36,6 +36,7 @@ from tvm.s_tir.dlight.gpu.matmul import (
     get_reduction_blocks,
 )
 
+from ..spec import MatrixConfig
 from .contiguity import contiguous_axis, global_source
 from .gemm import SECTOR_BYTES, choose_tile, normalize, output_contiguous_axis
 
@@ -43,23 +44,11 @@ from .gemm import SECTOR_BYTES, choose_tile, normalize, output_contiguous_axis
 MMA = "websd_matrix_mma"
 STORE = "websd_matrix_store"
 
+# The attribute that marks a kernel so scheduled.
+MATRIX_GEMM_ATTR = "websd.matrix_gemm"
+
 # Invocations per workgroup: four subgroups of 32 (NVIDIA, AMD's wave32, Apple), sixteen of 8.
 INVOCATIONS = 128
-
-
-@dataclass(frozen=True)
-class MatrixConfig:
-    """One of an adapter's `subgroupMatrixConfigs` with float16 operands and float32 results:
-    fragments of C are `m × n`, of k `k` deep, on subgroups of `subgroup_size` invocations."""
-
-    m: int
-    n: int
-    k: int
-    subgroup_size: int
-
-    @property
-    def name(self) -> str:
-        return f"{self.m}x{self.n}x{self.k}-s{self.subgroup_size}"
 
 
 @dataclass(frozen=True)
@@ -75,11 +64,6 @@ class SubgroupGrid:
     @property
     def subgroups(self) -> int:
         return self.rows * self.columns
-
-    @property
-    def rounds(self) -> int:
-        """Accumulators per subgroup, stored one per round of the write-back."""
-        return self.frags_m * self.frags_n
 
 
 def subgroup_grid(fragments_m: int, fragments_n: int, subgroups: int) -> SubgroupGrid | None:
@@ -202,7 +186,7 @@ class MatrixGemm(GPUScheduleRule):
         sch.transform_layout(
             loaded,
             ("write", 0),
-            lambda b, i, k: (b, i % rows, k % depth),
+            lambda *axes: (axes[-2] % rows, axes[-1] % depth),
             assume_injective_transform=True,
         )
         block = sch.get(loaded)
@@ -235,4 +219,5 @@ def _with_placeholders(
             loop.loop_var, loop.min, loop.extent, loop.kind, body, loop.thread_binding, annotations
         )
 
-    return tvm_ffi.structural_map(function, (tirx.For, place))
+    placed = tvm_ffi.structural_map(function, (tirx.For, place))
+    return placed.with_attr(MATRIX_GEMM_ATTR, True)

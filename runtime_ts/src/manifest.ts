@@ -80,6 +80,22 @@ export interface FileRef {
   sha256: string;
 }
 
+/** Subgroup matrices (tensor cores): C's fragments m × n, k deep, float16 operands summed in
+ * float32, on subgroups of `subgroup_size` invocations. */
+export interface MatrixConfig {
+  m: number;
+  n: number;
+  k: number;
+  subgroup_size: number;
+}
+
+/** A file of GEMM kernels written for subgroup matrices (src/matrix_kernels.ts). */
+export interface MatrixKernelsRef extends FileRef {
+  config: MatrixConfig;
+  /** How many of the library's kernels it holds stand-ins for. */
+  kernels: number;
+}
+
 export interface Manifest {
   format: typeof MANIFEST_FORMAT;
   format_version: typeof MANIFEST_FORMAT_VERSION;
@@ -115,7 +131,12 @@ export interface Manifest {
     base_url?: string;
   };
   tokenizer: string;
-  webgpu: { features: string[]; limits: Record<string, number> };
+  webgpu: {
+    features: string[];
+    limits: Record<string, number>;
+    /** Absent from manifests written before websd wrote any. */
+    matrix_kernels?: MatrixKernelsRef[];
+  };
   versions: Record<string, string>;
   content_hash: string;
   /** `variants`: only in a site's copy of a manifest, written by the plugin. */
@@ -188,6 +209,14 @@ const functionSig = shape<FunctionSig>({
 
 const fileRef = shape<FileRef>({ path: str, bytes: count, sha256: str });
 
+const matrixKernelsRef = shape<MatrixKernelsRef>({
+  path: str,
+  bytes: count,
+  sha256: str,
+  config: shape<MatrixConfig>({ m: count, n: count, k: count, subgroup_size: count }),
+  kernels: count,
+});
+
 const variant = shape<Variant>({ path: str, dtype: str, features: list(str) });
 
 const schedulerId: Check<SchedulerId> = (v, p) =>
@@ -239,7 +268,16 @@ const body = shape<Omit<Manifest, "format" | "format_version">>({
     return weights;
   },
   tokenizer: str,
-  webgpu: shape({ features: list(str), limits: record(num) }),
+  webgpu: (v, p) => {
+    const webgpu = shape<Omit<Manifest["webgpu"], "matrix_kernels">>({
+      features: list(str),
+      limits: record(num),
+    })(v, p) as Manifest["webgpu"];
+    if (webgpu.matrix_kernels !== undefined) {
+      webgpu.matrix_kernels = list(matrixKernelsRef)(webgpu.matrix_kernels, `${p}.matrix_kernels`);
+    }
+    return webgpu;
+  },
   versions: record(str),
   content_hash: str,
   extra: (v, p) => {
@@ -315,13 +353,16 @@ export function artifactUrls(manifest: Manifest, url: string): ArtifactUrls {
   };
 }
 
-/** The library and the weight shards (the files with a sha256) at their URLs. */
+/** The library, the weight shards and the subgroup-matrix kernels the runtime `uses`, if any
+ * (the files with a sha256), at their URLs. */
 export function checkedFiles(
   manifest: Manifest,
   urls: ArtifactUrls,
+  uses?: MatrixKernelsRef,
 ): (FileRef & { url: string })[] {
   return [
     { ...manifest.library, url: urls.library },
     ...manifest.weights.shards.map((shard, i) => ({ ...shard, url: urls.shards[i] as string })),
+    ...(uses === undefined ? [] : [{ ...uses, url: new URL(uses.path, urls.folder).href }]),
   ];
 }

@@ -10,16 +10,10 @@
  * and every adapter without the feature or the shape, keeps the library's own.
  */
 
-export const MATRIX_FEATURE = "chromium-experimental-subgroup-matrix";
+import type { GpuNeeds } from "./gpu";
+import type { MatrixConfig, MatrixKernelsRef } from "./manifest";
 
-/** The fragment shape and subgroup size the kernels are written for: C's fragments m × n,
- * k deep, float16 operands summed in float32, on subgroups of `subgroupSize` invocations. */
-export interface MatrixConfig {
-  m: number;
-  n: number;
-  k: number;
-  subgroupSize: number;
-}
+export const MATRIX_FEATURE = "chromium-experimental-subgroup-matrix";
 
 /** The compiler's file of subgroup-matrix kernels: their WGSL by entry point. */
 export interface MatrixKernels {
@@ -52,13 +46,26 @@ export function matrixUnsupported(adapter: GPUAdapter, config: MatrixConfig): st
   );
   if (!offered) return `the adapter has no float16 → float32 subgroup matrices of ${shape}`;
   const { subgroupMinSize, subgroupMaxSize } = info;
-  if (subgroupMinSize !== config.subgroupSize || subgroupMaxSize !== config.subgroupSize) {
+  if (subgroupMinSize !== config.subgroup_size || subgroupMaxSize !== config.subgroup_size) {
     return (
-      `the kernels are written for subgroups of ${config.subgroupSize}, ` +
+      `the kernels are written for subgroups of ${config.subgroup_size}, ` +
       `the adapter's are ${subgroupMinSize} to ${subgroupMaxSize}`
     );
   }
   return null;
+}
+
+/** The first of a model's sets of subgroup-matrix kernels that the adapter runs, if any. */
+export function pickMatrixKernels(
+  adapter: GPUAdapter,
+  sets: readonly MatrixKernelsRef[] = [],
+): MatrixKernelsRef | undefined {
+  return sets.find((set) => matrixUnsupported(adapter, set.config) === null);
+}
+
+/** A model's device needs, and the feature its subgroup-matrix kernels need where it uses any. */
+export function withMatrixFeature(needs: GpuNeeds, uses?: MatrixKernelsRef): GpuNeeds {
+  return uses === undefined ? needs : { ...needs, features: [...needs.features, MATRIX_FEATURE] };
 }
 
 /** The entry point of a kernel's WGSL: tvmjs's shaders each hold one compute function. */

@@ -8,6 +8,7 @@
 import { serializeError, WebsdError } from "./errors";
 import { describeAdapter, findAdapter, requestDevice } from "./gpu";
 import { loadPipeline } from "./load";
+import { pickMatrixKernels, withMatrixFeature } from "./matrix_kernels";
 import type { Manifest } from "./manifest";
 import type { Pipeline } from "./pipeline";
 import type { FromWorker, ToWorker } from "./protocol";
@@ -25,17 +26,23 @@ const running = new Map<number, AbortController>();
 
 async function load(manifestUrl: string, manifest: Manifest): Promise<Pipeline> {
   const adapter = await findAdapter();
-  const device = await requestDevice(adapter, manifest.webgpu);
+  const matrix = pickMatrixKernels(adapter, manifest.webgpu.matrix_kernels);
+  const device = await requestDevice(adapter, withMatrixFeature(manifest.webgpu, matrix));
   void device.lost.then((info) => {
     const message =
       `The GPU was lost (${info.message || info.reason}). This can happen when the GPU is reset, ` +
       "the computer sleeps, or memory runs out. Retry to load the model again.";
     post({ type: "lost", error: serializeError(new WebsdError("device-lost", message)) });
   });
-  const pipeline = await loadPipeline(manifestUrl, manifest, device, (event) =>
-    post({ type: "load-progress", event }),
+  const pipeline = await loadPipeline(
+    manifestUrl,
+    manifest,
+    device,
+    (event) => post({ type: "load-progress", event }),
+    matrix,
   );
-  post({ type: "ready", adapter: describeAdapter(adapter) });
+  const tensorCores = matrix === undefined ? "" : ", with subgroup matrices";
+  post({ type: "ready", adapter: describeAdapter(adapter) + tensorCores });
   return pipeline;
 }
 

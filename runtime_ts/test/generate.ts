@@ -4,12 +4,14 @@
  * lavapipe has shader-f16, which SwiftShader lacks, so a float16 build runs on it as it would
  * on a reader's GPU.
  *
- *   node test/node.mjs generate --webgpu DIR --manifest URL --request JSON --out PREFIX
+ *   node test/node.mjs generate --webgpu DIR --manifest URL --request JSON --out PREFIX [--unsafe]
  *
  * DIR is the installed `webgpu` package; URL the model's websd-model.json, served over http;
  * JSON the GenerateRequest fields to change from the defaults below (size: the model's first).
- * Writes PREFIX.rgba (the pixels) and PREFIX.json (the adapter, its features, the image's size,
- * seed and timings, and the device's uncaptured errors).
+ * --unsafe lets Dawn offer its unsafe features, as Chrome's --enable-unsafe-webgpu does: subgroup
+ * matrices among them. Writes PREFIX.rgba (the pixels) and PREFIX.json (the adapter, its
+ * features, the subgroup-matrix kernels used and how many shaders multiply on them, the image's
+ * size, seed and timings, and the device's uncaptured errors).
  */
 
 import { writeFileSync } from "node:fs";
@@ -17,6 +19,7 @@ import { parseArgs } from "node:util";
 import { describeAdapter, findAdapter, requestDevice } from "../src/gpu";
 import { loadPipeline } from "../src/load";
 import { findSize, parseManifest, sizeName } from "../src/manifest";
+import { pickMatrixKernels, withMatrixFeature } from "../src/matrix_kernels";
 import type { GenerateRequest } from "../src/pipeline";
 import { installWebgpu } from "./node_webgpu";
 
@@ -54,15 +57,16 @@ const { values: args } = parseArgs({
     manifest: { type: "string" },
     request: { type: "string", default: "{}" },
     out: { type: "string" },
+    unsafe: { type: "boolean", default: false },
   },
 });
 if (args.webgpu === undefined || args.manifest === undefined || args.out === undefined) {
   throw new Error(
-    "usage: node.mjs generate --webgpu DIR --manifest URL [--request JSON] --out PREFIX",
+    "usage: node.mjs generate --webgpu DIR --manifest URL [--request JSON] --out PREFIX [--unsafe]",
   );
 }
 
-installWebgpu(args.webgpu);
+installWebgpu(args.webgpu, args.unsafe ? ["allow_unsafe_apis"] : []);
 const cache = new MemoryCache();
 Object.assign(globalThis, { caches: { open: async () => cache, has: async () => true } });
 
@@ -73,17 +77,27 @@ const request: GenerateRequest = {
   ...(JSON.parse(args.request) as Partial<GenerateRequest>),
 };
 const adapter = await findAdapter();
-const device = await requestDevice(adapter, manifest.webgpu);
+const matrix = pickMatrixKernels(adapter, manifest.webgpu.matrix_kernels);
+const device = await requestDevice(adapter, withMatrixFeature(manifest.webgpu, matrix));
+// Counted beneath the runtime's own swap (loadPipeline's useMatrixKernels wraps this).
+let matrixShaders = 0;
+const createShaderModule = device.createShaderModule.bind(device);
+device.createShaderModule = (descriptor) => {
+  if (descriptor.code.includes("subgroupMatrixMultiplyAccumulate")) matrixShaders++;
+  return createShaderModule(descriptor);
+};
 const errors: string[] = [];
 device.addEventListener("uncapturederror", (event) =>
   errors.push((event as GPUUncapturedErrorEvent).error.message),
 );
-const pipeline = await loadPipeline(args.manifest, manifest, device, () => {});
+const pipeline = await loadPipeline(args.manifest, manifest, device, () => {}, matrix);
 const image = await pipeline.generate(request, () => {});
 writeFileSync(`${args.out}.rgba`, image.data);
 const report = {
   adapter: describeAdapter(adapter),
   features: [...adapter.features].sort(),
+  matrixKernels: matrix?.path ?? null,
+  matrixShaders,
   width: image.width,
   height: image.height,
   seed: image.seed,
