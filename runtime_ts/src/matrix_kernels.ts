@@ -69,7 +69,7 @@ export function withMatrixFeature(needs: GpuNeeds, uses?: MatrixKernelsRef): Gpu
 }
 
 /** The entry point of a kernel's WGSL: tvmjs's shaders each hold one compute function. */
-function entryPoint(code: string): string | undefined {
+export function entryPoint(code: string): string | undefined {
   return /@compute\b[^]*?\bfn\s+(\w+)\s*\(/.exec(code)?.[1];
 }
 
