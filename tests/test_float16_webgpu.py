@@ -10,6 +10,7 @@ pixels. The kernel tests run each float16 kernel the same way (tests/webgpu_kern
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -65,7 +66,7 @@ def test_float16_build_draws_the_native_image_with_shader_f16(
     report, ours, fetched = _generate(tiny_sd1_fp16.folder, tmp_path / "image", unsafe=False)
     assert "llvmpipe" in report["adapter"] and "shader-f16" in report["features"]
     assert "chromium-experimental-subgroup-matrix" not in report["features"]
-    assert report["matrixKernels"] is None and report["matrixShaders"] == 0
+    assert report["matrixKernels"] is None and report["matrixPipelines"] == 0
     assert fetched == {"/model.wasm"}  # the float16 library itself, not a fallback
 
     half = NativeModel(tiny_sd1_fp16.folder).generate(**_native_args()).rgba
@@ -89,7 +90,37 @@ def test_gemms_on_subgroup_matrices_draw_the_same_image(tiny_sd1_fp16, tmp_path:
     report, ours, fetched = _generate(tiny_sd1_fp16.folder, tmp_path / "image", unsafe=True)
     assert "chromium-experimental-subgroup-matrix" in report["features"]
     assert report["matrixKernels"] == matrices["path"] == "matrix-8x8x8-s8.json"
-    assert report["matrixShaders"] == matrices["kernels"] > 0
+    assert report["subgroupMatrices"] is True
+    assert report["matrixPipelines"] == matrices["kernels"] > 0
     assert fetched == {"/model.wasm", "/matrix-8x8x8-s8.json"}
+    half = NativeModel(tiny_sd1_fp16.folder).generate(**_native_args()).rgba
+    assert max_diff(ours, half) <= 2
+
+
+@pytest.mark.browser
+def test_subgroup_matrix_kernels_the_device_rejects_leave_the_librarys(
+    tiny_sd1_fp16, tmp_path: Path
+) -> None:
+    """The feature is experimental: a browser may come to reject WGSL that a site's kernels
+    were written in (here, a majorness it does not know). The runtime then runs the library's
+    kernels, and draws the same image."""
+    from websd.cache import file_sha256
+    from websd.native import NativeModel
+
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_sd1_fp16.folder, folder)
+    kernels = folder / "matrix-8x8x8-s8.json"
+    kernels.write_text(kernels.read_text().replace("col_major>", "column_major>"))
+    manifest = json.loads((folder / "websd-model.json").read_text())
+    (entry,) = manifest["webgpu"]["matrix_kernels"]
+    entry |= {"bytes": kernels.stat().st_size, "sha256": file_sha256(kernels)}
+    (folder / "websd-model.json").write_text(json.dumps(manifest))
+
+    report, ours, fetched = _generate(folder, tmp_path / "image", unsafe=True)
+    assert report["matrixKernels"] == "matrix-8x8x8-s8.json" and fetched == {
+        "/model.wasm",
+        "/matrix-8x8x8-s8.json",
+    }
+    assert report["subgroupMatrices"] is False and report["matrixPipelines"] == 0
     half = NativeModel(tiny_sd1_fp16.folder).generate(**_native_args()).rgba
     assert max_diff(ours, half) <= 2

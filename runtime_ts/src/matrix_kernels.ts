@@ -73,6 +73,21 @@ export function entryPoint(code: string): string | undefined {
   return /@compute\b[^]*?\bfn\s+(\w+)\s*\(/.exec(code)?.[1];
 }
 
+/** The first error the device finds in the WGSL of a set's kernels, or null: the feature is
+ * experimental, and a browser may no longer take what the set was written for. */
+export async function matrixKernelsError(
+  device: GPUDevice,
+  kernels: MatrixKernels,
+): Promise<string | null> {
+  for (const [name, code] of Object.entries(kernels.kernels)) {
+    device.pushErrorScope("validation");
+    device.createShaderModule({ code });
+    const error = await device.popErrorScope();
+    if (error !== null) return `${name}: ${error.message}`;
+  }
+  return null;
+}
+
 /** Makes `device` create each kernel of `kernels` from its subgroup-matrix WGSL; returns the
  * entry points it swapped so far. Call before the library's pipelines are made. */
 export function useMatrixKernels(device: GPUDevice, kernels: MatrixKernels): () => string[] {

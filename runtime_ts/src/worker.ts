@@ -34,16 +34,16 @@ async function load(manifestUrl: string, manifest: Manifest): Promise<Pipeline> 
       "the computer sleeps, or memory runs out. Retry to load the model again.";
     post({ type: "lost", error: serializeError(new WebsdError("device-lost", message)) });
   });
-  const pipeline = await loadPipeline(
+  const loaded = await loadPipeline(
     manifestUrl,
     manifest,
     device,
     (event) => post({ type: "load-progress", event }),
     matrix,
   );
-  const tensorCores = matrix === undefined ? "" : ", with subgroup matrices";
+  const tensorCores = loaded.subgroupMatrices ? ", with subgroup matrices" : "";
   post({ type: "ready", adapter: describeAdapter(adapter) + tensorCores });
-  return pipeline;
+  return loaded.pipeline;
 }
 
 async function generate(

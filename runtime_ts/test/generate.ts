@@ -10,8 +10,9 @@
  * JSON the GenerateRequest fields to change from the defaults below (size: the model's first).
  * --unsafe lets Dawn offer its unsafe features, as Chrome's --enable-unsafe-webgpu does: subgroup
  * matrices among them. Writes PREFIX.rgba (the pixels) and PREFIX.json (the adapter, its
- * features, the subgroup-matrix kernels used and how many shaders multiply on them, the image's
- * size, seed and timings, and the device's uncaptured errors).
+ * features, the set of subgroup-matrix kernels picked, whether the device took them and how many
+ * pipelines multiply on them, the image's size, seed and timings, and the device's uncaptured
+ * errors).
  */
 
 import { writeFileSync } from "node:fs";
@@ -79,25 +80,40 @@ const request: GenerateRequest = {
 const adapter = await findAdapter();
 const matrix = pickMatrixKernels(adapter, manifest.webgpu.matrix_kernels);
 const device = await requestDevice(adapter, withMatrixFeature(manifest.webgpu, matrix));
-// Counted beneath the runtime's own swap (loadPipeline's useMatrixKernels wraps this).
-let matrixShaders = 0;
-const createShaderModule = device.createShaderModule.bind(device);
-device.createShaderModule = (descriptor) => {
-  if (descriptor.code.includes("subgroupMatrixMultiplyAccumulate")) matrixShaders++;
-  return createShaderModule(descriptor);
-};
 const errors: string[] = [];
 device.addEventListener("uncapturederror", (event) =>
   errors.push((event as GPUUncapturedErrorEvent).error.message),
 );
-const pipeline = await loadPipeline(args.manifest, manifest, device, () => {}, matrix);
+// Pipelines made from subgroup-matrix WGSL: their modules are seen beneath the runtime's own
+// swap (loadPipeline's useMatrixKernels wraps createShaderModule after this does).
+const matrixModules = new WeakSet<GPUShaderModule>();
+let matrixPipelines = 0;
+const createShaderModule = device.createShaderModule.bind(device);
+device.createShaderModule = (descriptor) => {
+  const module = createShaderModule(descriptor);
+  if (descriptor.code.includes("subgroupMatrixMultiplyAccumulate")) matrixModules.add(module);
+  return module;
+};
+const createComputePipelineAsync = device.createComputePipelineAsync.bind(device);
+device.createComputePipelineAsync = (descriptor) => {
+  if (matrixModules.has(descriptor.compute.module)) matrixPipelines++;
+  return createComputePipelineAsync(descriptor);
+};
+const { pipeline, subgroupMatrices } = await loadPipeline(
+  args.manifest,
+  manifest,
+  device,
+  () => {},
+  matrix,
+);
 const image = await pipeline.generate(request, () => {});
 writeFileSync(`${args.out}.rgba`, image.data);
 const report = {
   adapter: describeAdapter(adapter),
   features: [...adapter.features].sort(),
   matrixKernels: matrix?.path ?? null,
-  matrixShaders,
+  subgroupMatrices,
+  matrixPipelines,
   width: image.width,
   height: image.height,
   seed: image.seed,

@@ -10,6 +10,7 @@ import {
 } from "../src/manifest";
 import {
   MATRIX_FEATURE,
+  matrixKernelsError,
   matrixUnsupported,
   pickMatrixKernels,
   useMatrixKernels,
@@ -105,4 +106,25 @@ test("a kernel of the set is created from its WGSL, every other from the library
   device.createShaderModule({ code: library("norm_kernel") });
   assert.deepEqual(made, ["matrix WGSL", library("norm_kernel")]);
   assert.deepEqual(swapped(), ["gemm_kernel"]);
+});
+
+test("a set whose WGSL the device rejects is named by its first rejected kernel", async () => {
+  const scopes: (string | null)[] = [];
+  const device = {
+    pushErrorScope: () => scopes.push(null),
+    createShaderModule: ({ code }: GPUShaderModuleDescriptor) => {
+      if (code.includes("column_major")) scopes[scopes.length - 1] = "Unexpected template kind";
+      return {} as GPUShaderModule;
+    },
+    popErrorScope: async () => {
+      const message = scopes.pop();
+      return message ? ({ message } as GPUError) : null;
+    },
+  } as unknown as GPUDevice;
+  const set = (code: string) => ({ config: NVIDIA, kernels: { a_kernel: "ok", b_kernel: code } });
+  assert.equal(await matrixKernelsError(device, set("col_major")), null);
+  assert.equal(
+    await matrixKernelsError(device, set("column_major")),
+    "b_kernel: Unexpected template kind",
+  );
 });
