@@ -296,6 +296,25 @@ def normalize(sch: s_tir.Schedule, main: s_tir.schedule.SBlockRV) -> None:
     sch.transform_block_layout(main, gemm)
 
 
+def normalized_gemm(
+    func: tirx.PrimFunc,
+) -> tuple[s_tir.Schedule, s_tir.schedule.SBlockRV, tuple[int, int, int]] | None:
+    """A schedule of `func` with its GEMM block normalized (`normalize`), and that block's
+    (batch, rows, columns); None where `func` is no GEMM of static shape."""
+    sch = s_tir.Schedule(func)
+    blocks = sch.get_child_blocks(sch.get_sblock("root"))
+    reduction = get_reduction_blocks(sch, blocks)
+    if reduction is None or not get_index_map(sch.get(reduction[0])):
+        return None
+    main = reduction[0]
+    normalize(sch, main)
+    extents = [sch.get(loop).extent for loop in sch.get_loops(main)]
+    if not all(isinstance(extent, tirx.IntImm) for extent in extents):
+        return None
+    batch, rows, columns, _ = (int(extent) for extent in extents)
+    return sch, main, (batch, rows, columns)
+
+
 class Gemm(GPUScheduleRule):
     """Tiled GEMM in workgroup memory with coalesced staging, conflict-free workgroup-memory
     reads and coalesced output writes; the tile sized to the call."""
@@ -305,17 +324,10 @@ class Gemm(GPUScheduleRule):
     ) -> s_tir.Schedule | None:
         if not isinstance(func, tirx.PrimFunc) or not self.is_target_available(target):
             return None
-        sch = s_tir.Schedule(func)
-        blocks = sch.get_child_blocks(sch.get_sblock("root"))
-        reduction = get_reduction_blocks(sch, blocks)
-        if reduction is None or not get_index_map(sch.get(reduction[0])):
+        found = normalized_gemm(func)
+        if found is None:
             return None
-        main = reduction[0]
-        normalize(sch, main)
-        extents = [sch.get(loop).extent for loop in sch.get_loops(main)]
-        if not all(isinstance(extent, tirx.IntImm) for extent in extents):
-            return None
-        batch, rows, columns, _ = (int(extent) for extent in extents)
+        sch, main, (batch, rows, columns) = found
         tile = choose_tile(batch, rows, columns)
         element_bytes = sch.get(main).reads[0].source.dtype.bits // 8
         depth = SECTOR_BYTES // element_bytes

@@ -29,16 +29,11 @@ import tvm
 import tvm_ffi
 from tvm import s_tir, tirx
 from tvm.s_tir.dlight.gpu.base import GPUScheduleRule
-from tvm.s_tir.dlight.gpu.matmul import (
-    auto_inline_consumer_chain,
-    auto_inline_producers,
-    get_index_map,
-    get_reduction_blocks,
-)
+from tvm.s_tir.dlight.gpu.matmul import auto_inline_consumer_chain, auto_inline_producers
 
 from ..spec import MatrixConfig
 from .contiguity import contiguous_axis, global_source
-from .gemm import SECTOR_BYTES, choose_tile, normalize, output_contiguous_axis
+from .gemm import SECTOR_BYTES, choose_tile, normalized_gemm, output_contiguous_axis
 
 # The placeholders' names; until they are put in, the annotations of the loops they replace.
 MMA = "websd_matrix_mma"
@@ -93,21 +88,14 @@ class MatrixGemm(GPUScheduleRule):
     ) -> s_tir.Schedule | None:
         if not isinstance(func, tirx.PrimFunc) or not self.is_target_available(target):
             return None
-        sch = s_tir.Schedule(func)
-        blocks = sch.get_child_blocks(sch.get_sblock("root"))
-        reduction = get_reduction_blocks(sch, blocks)
-        if reduction is None or not get_index_map(sch.get(reduction[0])):
+        found = normalized_gemm(func)
+        if found is None:
             return None
-        main = reduction[0]
-        normalize(sch, main)
+        sch, main, (batch, rows, columns) = found
         block = sch.get(main)
         operands = {str(region.source.dtype) for region in block.reads}
         if operands != {"float16"} or str(block.writes[0].source.dtype) != "float32":
             return None
-        extents = [sch.get(loop).extent for loop in sch.get_loops(main)]
-        if not all(isinstance(extent, tirx.IntImm) for extent in extents):
-            return None
-        batch, rows, columns, _ = (int(extent) for extent in extents)
         tile = choose_tile(batch, rows, columns)
         depth = SECTOR_BYTES // 2
         tile_m, tile_n = tile.rows.size, tile.columns.size
