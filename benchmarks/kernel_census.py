@@ -16,6 +16,10 @@ on any machine:
   flops per workgroup-memory instruction and per bank pass (how much work each read from a
   tile feeds, through registers: a vec4 read is one instruction of 2 to 4 passes).
 
+With `--matrix MxNxK-sS` (float16), each GEMM kernel that has a subgroup-matrix stand-in for
+those fragments (websd.matrix_kernels) is counted as that stand-in: its memory access is then
+its staging and write-back alone, as the subgroup-matrix loads are opaque to the count.
+
 Models are random-weight pipelines made from the configs in websd.testing.configs.
 """
 
@@ -26,10 +30,14 @@ import tempfile
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kernel_kinds import KINDS, OTHER, kernel_kind
 from kernel_work import NOTHING, KernelWork, kernel_work
 from memory_access import NO_ACCESS, MemoryAccess, memory_access
+
+if TYPE_CHECKING:
+    from websd.spec import MatrixConfig
 
 
 @dataclass
@@ -41,12 +49,16 @@ class FunctionKernels:
     access: dict[str, MemoryAccess] = field(default_factory=lambda: defaultdict(lambda: NO_ACCESS))
 
 
-def kernels(folder: Path, dtype: str) -> dict[str, FunctionKernels]:
-    """Compiled function name → its kernel calls, by kind."""
+def kernels(
+    folder: Path, dtype: str, matrix: MatrixConfig | None = None
+) -> dict[str, FunctionKernels]:
+    """Compiled function name → its kernel calls, by kind; with `matrix`, each GEMM kernel
+    that has a subgroup-matrix stand-in for those fragments counted as it."""
     import tvm
     from tvm import relax
 
     from websd.assemble import assemble
+    from websd.matrix_kernels import matrix_gemms
     from websd.passes.mixed_precision import float16_module
     from websd.passes.pipeline import lowering, prepare
     from websd.spec import BuildOptions, read_spec
@@ -57,7 +69,13 @@ def kernels(folder: Path, dtype: str) -> dict[str, FunctionKernels]:
     functions = tvm.IRModule({name: module[name] for name in model.groups})
     webgpu = target(WEBGPU)
     with webgpu:
-        lowered = lowering(webgpu)(prepare(functions))
+        prepared = prepare(functions)
+        lowered = lowering(webgpu)(prepared)
+    stand_ins = {}
+    if matrix is not None:
+        stand_ins = {
+            var.name_hint: f for var, f in matrix_gemms(prepared, matrix).functions_items()
+        }
     found = {}
     for name in model.groups:
         calls = FunctionKernels()
@@ -68,9 +86,10 @@ def kernels(folder: Path, dtype: str) -> dict[str, FunctionKernels]:
                     lowered[callee], tvm.tirx.PrimFunc
                 ):
                     kind = kernel_kind(callee.name_hint)
+                    kernel = stand_ins.get(callee.name_hint, lowered[callee])
                     calls.launches[kind] += 1
-                    calls.work[kind] += kernel_work(lowered[callee])
-                    calls.access[kind] += memory_access(lowered[callee])
+                    calls.work[kind] += kernel_work(kernel)
+                    calls.access[kind] += memory_access(kernel)
         found[name] = calls
     return found
 
@@ -100,31 +119,36 @@ def _access_cell(access: MemoryAccess, work: KernelWork) -> str:
 
 
 def main() -> None:
+    from websd.spec import MatrixConfig
     from websd.testing.configs import CONFIGS
     from websd.testing.pipelines import save_random_pipeline
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("configs", nargs="*", default=["sd15"], choices=CONFIGS)
     parser.add_argument("--dtype", default="float16", choices=("float32", "float16"))
+    parser.add_argument(
+        "--matrix", type=MatrixConfig.parse, help="count GEMMs on these subgroup matrices"
+    )
     args = parser.parse_args()
+    label = args.dtype + (f", on {args.matrix.name} subgroup matrices" if args.matrix else "")
     kinds = [kind for kind, _ in KINDS] + [OTHER]
     with tempfile.TemporaryDirectory() as scratch:
         for name in args.configs:
             folder = save_random_pipeline(CONFIGS[name], Path(scratch) / name, seed=0)
-            found = kernels(folder, args.dtype)
-            print(f"{name} ({args.dtype}): kernel launches per call")
+            found = kernels(folder, args.dtype, args.matrix)
+            print(f"{name} ({label}): kernel launches per call")
             print(f"  {'function':<24} {'total':>6}" + "".join(f" {k:>18}" for k in kinds))
             for function, calls in found.items():
                 cells = "".join(f" {calls.launches[k]:>18}" for k in kinds)
                 print(f"  {function:<24} {sum(calls.launches.values()):>6}{cells}")
-            print(f"{name} ({args.dtype}): work per call (GFLOP, GB read, flops/byte, flops/inv)")
+            print(f"{name} ({label}): work per call (GFLOP, GB read, flops/byte, flops/inv)")
             for function, calls in found.items():
                 print(f"  {function}")
                 total = sum(calls.work.values(), NOTHING)
                 for kind in [*kinds, "total"]:
                     work = total if kind == "total" else calls.work[kind]
                     print(f"    {kind:<18} {_work_cell(work)}")
-            print(f"{name} ({args.dtype}): memory access per warp instruction")
+            print(f"{name} ({label}): memory access per warp instruction")
             for function, calls in found.items():
                 print(f"  {function}")
                 total = sum(calls.access.values(), NO_ACCESS)

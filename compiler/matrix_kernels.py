@@ -26,8 +26,8 @@ SUBGROUP = "websd_subgroup"
 
 _HEADER = re.compile(r"^// Function: (\w+)\n//-+\n", re.MULTILINE)
 _INT = r"(\d+)i"
-_MMA_CALL = re.compile(rf"^( *){MMA}\((\w+), (\w+), {_INT}, {_INT}, {_INT}, {_INT}\);$", re.M)
-_STORE_CALL = re.compile(rf"^( *){STORE}\((\w+), ([^,]+), {_INT}\);$", re.MULTILINE)
+_MMA_CALL = re.compile(rf"^( *){MMA}\((\w+), (\w+)((?:, \d+i){{8}})\);$", re.MULTILINE)
+_STORE_CALL = re.compile(rf"^( *){STORE}\((\w+), ([^,]+), {_INT}, {_INT}\);$", re.MULTILINE)
 _ENTRY = re.compile(r"@compute @workgroup_size\([^)]*\)\nfn (\w+)\((.*?)\n\) \{\n", re.DOTALL)
 
 
@@ -60,8 +60,12 @@ def _rewrite(code: str, config: MatrixConfig) -> str:
     calls = _MMA_CALL.findall(code)
     if not calls or len(set(call[1:] for call in calls)) != 1:
         raise MatrixRewriteError("expected one kind of multiply placeholder per kernel")
-    _, a, b, depth, frags_m, frags_n, columns = calls[0]
-    shape = _Shape(config, int(depth), int(frags_m), int(frags_n), int(columns))
+    _, a, b, numbers = calls[0]
+    depth, frags_m, frags_n, columns, a_along_k, a_stride, b_along_k, b_stride = (
+        int(number) for number in re.findall(_INT, numbers)
+    )
+    operands = (_Operand(a, bool(a_along_k), a_stride), _Operand(b, bool(b_along_k), b_stride))
+    shape = _Shape(config, depth, frags_m, frags_n, columns, operands)
     entry = _ENTRY.search(code)
     if entry is None:
         raise MatrixRewriteError("found no compute entry point")
@@ -74,22 +78,53 @@ def _rewrite(code: str, config: MatrixConfig) -> str:
         + declarations
         + code[entry.end() :]
     )
-    code = _MMA_CALL.sub(lambda m: shape.multiply(m.group(1), a, b), code)
+    code = _MMA_CALL.sub(lambda m: shape.multiply(m.group(1)), code)
     code = _STORE_CALL.sub(
-        lambda m: shape.store(m.group(1), m.group(2), m.group(3), int(m.group(4))), code
+        lambda m: shape.store(
+            m.group(1), m.group(2), m.group(3), int(m.group(4)), along_rows=m.group(5) == "1"
+        ),
+        code,
     )
     if MMA in code or STORE in code:
         raise MatrixRewriteError("a placeholder is left that this rewrite does not know")
     return code.replace("enable f16;", f"enable f16;\n{ENABLE}", 1)
 
 
+@dataclasses.dataclass(frozen=True)
+class _Operand:
+    """A staged tile of A or B in workgroup memory: `array`, laid out along k (a row of the
+    tile every `stride` values) or along the tile's rows (a step of k every `stride`)."""
+
+    array: str
+    along_k: bool
+    stride: int
+
+    def offset(self, row: str, step: int) -> str:
+        """Where the fragment at tile row `row` and step `step` of k starts."""
+        if self.along_k:
+            return f"({row}) * {self.stride}u + {step}u"
+        return f"{step * self.stride}u + {row}"
+
+    def load(self, kind: str, k_along_rows: bool) -> str:
+        """A fragment's load from this tile, as a matrix of `kind` whose rows run along k
+        where `k_along_rows` (a left matrix, A) and whose columns do otherwise (right, B)."""
+        major = "row_major" if self.along_k == k_along_rows else "col_major"
+        return f"subgroupMatrixLoad<{kind}, {major}>(&{self.array}, {{offset}}, {self.stride}u)"
+
+
 class _Shape:
     """One kernel's fragments: a subgroup's `frags_m × frags_n` accumulators, at row
     `subgroup / columns` and column `subgroup % columns` of the workgroup's grid of subgroups,
-    over a tile `depth` deep along k."""
+    over tiles `depth` deep along k."""
 
     def __init__(
-        self, config: MatrixConfig, depth: int, frags_m: int, frags_n: int, columns: int
+        self,
+        config: MatrixConfig,
+        depth: int,
+        frags_m: int,
+        frags_n: int,
+        columns: int,
+        operands: tuple[_Operand, _Operand],
     ) -> None:
         if depth % config.k:
             raise MatrixRewriteError(f"a tile {depth} deep is no whole number of {config.k}")
@@ -98,6 +133,7 @@ class _Shape:
         self.frags_m = frags_m
         self.frags_n = frags_n
         self.columns = columns
+        self.operands = operands
 
     def accumulator(self, i: int, j: int) -> str:
         return f"websd_acc_{i}_{j}"
@@ -110,32 +146,26 @@ class _Shape:
             for j in range(self.frags_n)
         ]
 
-    def multiply(self, indent: str, a: str, b: str) -> str:
-        """One step of k: A's tile (rows × depth) by B's (columns × depth), both k-contiguous,
-        into each of the subgroup's accumulators; between barriers, as the staging that
-        precedes and follows it writes what it reads."""
-        m, n, k, depth = self.config.m, self.config.n, self.config.k, self.depth
-        left = f"subgroup_matrix_left<f16, {k}, {m}>"
-        right = f"subgroup_matrix_right<f16, {n}, {k}>"
+    def multiply(self, indent: str) -> str:
+        """One step of k: A's tile by B's, into each of the subgroup's accumulators; between
+        barriers, as the staging that precedes and follows it writes what it reads."""
+        m, n, k = self.config.m, self.config.n, self.config.k
+        a, b = self.operands
+        left = a.load(f"subgroup_matrix_left<f16, {k}, {m}>", k_along_rows=True)
+        right = b.load(f"subgroup_matrix_right<f16, {n}, {k}>", k_along_rows=False)
         lines = [
             "workgroupBarrier();",
             "{",
             f"  let websd_row = ({SUBGROUP} / {self.columns}u) * {self.frags_m * m}u;",
             f"  let websd_column = ({SUBGROUP} % {self.columns}u) * {self.frags_n * n}u;",
         ]
-        for step in range(0, depth, k):
+        for step in range(0, self.depth, k):
             for i in range(self.frags_m):
-                offset = f"(websd_row + {i * m}u) * {depth}u + {step}u"
-                lines.append(
-                    f"  let websd_a_{step}_{i} = subgroupMatrixLoad<{left}, row_major>"
-                    f"(&{a}, {offset}, {depth}u);"
-                )
+                offset = a.offset(f"websd_row + {i * m}u", step)
+                lines.append(f"  let websd_a_{step}_{i} = {left.format(offset=offset)};")
             for j in range(self.frags_n):
-                offset = f"(websd_column + {j * n}u) * {depth}u + {step}u"
-                lines.append(
-                    f"  let websd_b_{step}_{j} = subgroupMatrixLoad<{right}, col_major>"
-                    f"(&{b}, {offset}, {depth}u);"
-                )
+                offset = b.offset(f"websd_column + {j * n}u", step)
+                lines.append(f"  let websd_b_{step}_{j} = {right.format(offset=offset)};")
             for i in range(self.frags_m):
                 for j in range(self.frags_n):
                     acc = self.accumulator(i, j)
@@ -146,18 +176,20 @@ class _Shape:
         lines += ["}", "workgroupBarrier();"]
         return "\n".join(indent + line for line in lines)
 
-    def store(self, indent: str, c: str, round_: str, frags_n: int) -> str:
-        """The subgroup's accumulator number `round_` into its part of `c`, row-major, once
-        the previous round's write-back has read it, and before this one's does."""
+    def store(self, indent: str, c: str, round_: str, frags_n: int, along_rows: bool) -> str:
+        """The subgroup's accumulator number `round_` into its part of `c` (column-major
+        where the output is contiguous `along_rows` of C), once the previous round's
+        write-back has read it, and before this one's does."""
         if frags_n != self.frags_n:
             raise MatrixRewriteError(f"stores take {frags_n} fragments a row, not {self.frags_n}")
         size = self.config.m * self.config.n
+        major, stride = ("col_major", self.config.m) if along_rows else ("row_major", self.config.n)
         lines = ["workgroupBarrier();", f"switch ({round_}) {{"]
         for i in range(self.frags_m):
             for j in range(self.frags_n):
                 lines.append(
-                    f"  case {i * self.frags_n + j}i: {{ subgroupMatrixStore<row_major>"
-                    f"(&{c}, {SUBGROUP} * {size}u, {self.accumulator(i, j)}, {self.config.n}u); }}"
+                    f"  case {i * self.frags_n + j}i: {{ subgroupMatrixStore<{major}>"
+                    f"(&{c}, {SUBGROUP} * {size}u, {self.accumulator(i, j)}, {stride}u); }}"
                 )
         lines += ["  default: {}", "}", "workgroupBarrier();"]
         return "\n".join(indent + line for line in lines)

@@ -5,9 +5,11 @@ Vulkan cooperative matrices Dawn offers as 8 × 8 × 8 fragments on subgroups of
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
+from benchmark_scripts import load
 from gemm_cases import CASES, Case, Side, called_kernel, called_name, gemm_module
 from node_webgpu import LAVAPIPE_MATRICES as LAVAPIPE
 from node_webgpu import run_on_lavapipe
@@ -48,15 +50,45 @@ def test_float32_gemms_keep_their_library_kernels() -> None:
 def test_subgroups_share_a_tile_in_blocks_of_fragments() -> None:
     """NVIDIA's 16 × 16 fragments of a 128 × 160 tile (SD 1.5's 320 channels at 64 × 64) are
     8 × 10: four subgroups of 32 take 4 × 5 each, and sum them in as many accumulators, each
-    step of k (16 deep, one fragment) loading 4 fragments of A and 5 of B."""
+    step of k (16 deep, one fragment) loading 4 fragments of A and 5 of B.
+
+    Each tile lies in workgroup memory as its source does in global memory: the input's
+    positions side by side (A column-major: a step of k every 128 + 8 values), the weights'
+    k (B, 16 + 8 values a channel); and the accumulators reach the NCHW output along its
+    positions (column-major)."""
     (case,) = [case for case in MATRIX_CASES if case.name == "conv3x3_320"]
     (code,) = build_matrix_kernels(gemm_module([case], "float16"), NVIDIA)["kernels"].values()
     assert code.count("= subgroup_matrix_result<f32, 16, 16>();") == 20
     assert code.count("subgroupMatrixMultiplyAccumulate(") == 20
-    assert code.count("subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>, row_major>") == 4
-    assert code.count("subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>, col_major>") == 5
-    assert code.count("subgroupMatrixStore<row_major>") == 20
+    left = "subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>, col_major>"
+    right = "subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>, col_major>"
+    assert len(re.findall(rf"{left}\(&\w+, [^;]*, 136u\);", code)) == 4
+    assert len(re.findall(rf"{right}\(&\w+, [^;]*, 24u\);", code)) == 5
+    assert code.count("subgroupMatrixStore<col_major>") == 20
     assert "@builtin(subgroup_id) websd_subgroup : u32" in code
+
+
+def test_warps_coalesce_and_avoid_bank_conflicts_around_the_multiply() -> None:
+    """Counted per warp of 32 lanes (benchmarks/memory_access.py) in what TVM schedules
+    around the multiply, NVIDIA's shape: staging stores side by side, epilogue writes along
+    the output's contiguous axis. Before, staging along k into rows of a tile along its rows
+    took 2 to 6 passes per pass its words need, and the epilogue wrote an NCHW output a
+    channel per lane (a fifth of each sector used). The subgroup-matrix loads are opaque to
+    the count: their strides, an odd number of 16-byte units, are what keeps them apart."""
+    memory_access = load("memory_access").memory_access
+    matrix = matrix_gemms(gemm_module(MATRIX_CASES, "float16"), NVIDIA)
+    library = lowered_for_webgpu(gemm_module(MATRIX_CASES, "float16"))
+    for case in MATRIX_CASES:
+        access = memory_access(matrix[called_name(library, case)])
+        assert access.conflict_ways < 1.01, case.name
+        assert access.sector_efficiency > 0.6, case.name
+    strides = re.findall(r"subgroupMatrixLoad<[^(]*\(&\w+, [^;]*, (\d+)u\);", all_kernels(NVIDIA))
+    assert strides and all(int(stride) * 2 // 16 % 2 == 1 for stride in strides)
+
+
+def all_kernels(config: MatrixConfig) -> str:
+    built = build_matrix_kernels(gemm_module(MATRIX_CASES, "float16"), config)["kernels"]
+    return "".join(built.values())
 
 
 @pytest.mark.browser

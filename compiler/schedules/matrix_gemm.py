@@ -5,14 +5,21 @@ matrix` feature, which TVM 0.27's WGSL code generator knows nothing of. So this 
 everything around the multiply in TIR and leaves the multiply itself to two placeholder calls
 that `websd.matrix_kernels` rewrites into subgroup-matrix builtins in the WGSL:
 
-- `websd_matrix_mma(A, B, depth, frags_m, frags_n, subgroup_columns)`, once per step of k,
-  after the workgroup staged that step's A (`rows × depth`, row-major) and B
-  (`columns × depth`, row-major: k contiguous) tiles in workgroup memory: each subgroup
-  multiplies its `frags_m × frags_n` block of fragments and adds to its accumulators;
-- `websd_matrix_store(C, round, frags_n)`, once per round of the write-back: each subgroup
-  stores its accumulator number `round` into its fragment-sized part of `C`, where the
+- `websd_matrix_mma(A, B, depth, frags_m, frags_n, subgroup_columns, a_along_k, a_stride,
+  b_along_k, b_stride)`, once per step of k, after the workgroup staged that step's tiles of
+  A (`rows` of it) and B (`columns`) in workgroup memory: each subgroup multiplies its
+  `frags_m × frags_n` block of fragments and adds to its accumulators. Each tile is laid out
+  as its global source is contiguous, so that the invocations staging it store side by side:
+  along k (`along_k` 1: a row of `depth` values every `stride`) or along its rows (0: a step
+  of k every `stride`);
+- `websd_matrix_store(C, round, frags_n, along_rows)`, once per round of the write-back: each
+  subgroup stores its accumulator number `round` into its fragment-sized part of `C`,
+  column-major where the output is contiguous along C's rows (`along_rows` 1), where the
   workgroup's invocations then read it, apply the kernel's epilogue (bias, residual,
-  conversion) and write the output.
+  conversion) and write the output, neighbouring invocations to neighbouring addresses.
+
+Strides are padded to an odd number of 16 bytes: a subgroup-matrix load reads 8 rows (or
+columns) of 16 bytes at a time (NVIDIA's `ldmatrix`), which then fall in different banks.
 
 A kernel so scheduled has the same parameters and the same workgroup grid as `Gemm` gives the
 same function (the same tile, bound to the same workgroup axes), so that it can stand in for
@@ -44,6 +51,25 @@ MATRIX_GEMM_ATTR = "websd.matrix_gemm"
 
 # Invocations per workgroup: four subgroups of 32 (NVIDIA, AMD's wave32, Apple), sixteen of 8.
 INVOCATIONS = 128
+
+# Values (float16) of one row or column of a fragment that a subgroup-matrix load reads at a
+# time: 16 bytes. Strides of staged tiles are an odd number of them.
+LOAD_VALUES = 8
+
+
+@dataclass(frozen=True)
+class StagedTile:
+    """How one operand's tile lies in workgroup memory: along k (`rows × depth`, a row every
+    `stride` values) or along its rows (`depth × rows`, a step of k every `stride`)."""
+
+    along_k: bool
+    stride: int
+
+    @classmethod
+    def of(cls, along_k: bool, rows: int, depth: int) -> StagedTile:
+        """The layout `storage_align(factor=2 * LOAD_VALUES, offset=LOAD_VALUES)` gives."""
+        extent = depth if along_k else rows
+        return cls(along_k, extent + (LOAD_VALUES - extent) % (2 * LOAD_VALUES))
 
 
 @dataclass(frozen=True)
@@ -127,31 +153,40 @@ class MatrixGemm(GPUScheduleRule):
 
         # C's tile reaches the epilogue through workgroup memory, one round of fragments at a
         # time: each subgroup's accumulator number `round` lands in the subgroup's own
-        # fragment-sized part of it, as (subgroup, m, n).
+        # fragment-sized part of it, laid out along the output's contiguous axis (as
+        # (subgroup, n, m) where that is C's rows, else (subgroup, m, n)), which neighbouring
+        # invocations then walk.
         written = sch.cache_write(main, 0, "shared")
         sch.reverse_compute_at(written, xt, preserve_unit_loops=True)
         i, j = sch.get_loops(written)[-2:]
         sub_row, frag_m, m = sch.split(i, [grid.rows, grid.frags_m, config.m])
         sub_column, frag_n, n = sch.split(j, [grid.columns, grid.frags_n, config.n])
-        sch.reorder(frag_m, frag_n, sub_row, sub_column, m, n)
+        inner = (n, m) if lanes_along_rows else (m, n)
+        sch.reorder(frag_m, frag_n, sub_row, sub_column, *inner)
         rounds = sch.fuse(frag_m, frag_n)
-        _, threads = sch.split(sch.fuse(sub_row, sub_column, m, n), [None, invocations])
+        _, threads = sch.split(sch.fuse(sub_row, sub_column, *inner), [None, invocations])
         sch.bind(threads, "threadIdx.x")
         sch.annotate(rounds, ann_key=STORE, ann_val=1)
 
         def fragment_part(_b: tirx.Var, i: tirx.Var, j: tirx.Var) -> tuple[tirx.PrimExpr, ...]:
             row, column = i % tile_m // config.m, j % tile_n // config.n
             subgroup = row // grid.frags_m * grid.columns + column // grid.frags_n
+            if lanes_along_rows:
+                return subgroup, j % config.n, i % config.m
             return subgroup, i % config.m, j % config.n
 
         sch.transform_layout(main, ("write", 0), fragment_part, assume_injective_transform=True)
         auto_inline_consumer_chain(sch, written)
 
-        for operand, rows in enumerate((tile_m, tile_n)):
+        staged = tuple(
             self._stage(sch, main, operand, ko, rows, depth, invocations)
+            for operand, rows in enumerate((tile_m, tile_n))
+        )
         main_block = sch.get(main)
         buffers = (*(read.source for read in main_block.reads), main_block.writes[0].source)
-        function = _with_placeholders(sch.mod["main"], buffers, grid, depth)
+        function = _with_placeholders(
+            sch.mod["main"], buffers, grid, depth, staged, lanes_along_rows
+        )
         return s_tir.Schedule(function)
 
     @staticmethod
@@ -163,45 +198,62 @@ class MatrixGemm(GPUScheduleRule):
         rows: int,
         depth: int,
         invocations: int,
-    ) -> None:
-        """Copy one operand's tile (`rows × depth`, k contiguous) into workgroup memory,
-        neighbouring invocations on neighbouring global addresses."""
+    ) -> StagedTile:
+        """Copy one operand's tile into workgroup memory, neighbouring invocations on
+        neighbouring addresses of both: laid out along whichever of k and the tile's rows is
+        contiguous in global memory."""
         loaded = sch.cache_read(main, operand, "shared")
         auto_inline_producers(sch, loaded)
         sch.compute_at(loaded, ko, preserve_unit_loops=True)
+        block = sch.get(loaded)
+        ndim = len(block.iter_vars)
+        along_k = contiguous_axis(block, global_source(block), [ndim - 2, ndim - 1]) == ndim - 1
+        tile = StagedTile.of(along_k, rows, depth)
         # Laid out as one tile, once compute_at has found its region: TVM takes the array the
         # placeholder is handed for an access to all of it, and would not narrow it itself.
         sch.transform_layout(
             loaded,
             ("write", 0),
-            lambda *axes: (axes[-2] % rows, axes[-1] % depth),
+            lambda *axes: (
+                (axes[-2] % rows, axes[-1] % depth)
+                if along_k
+                else (axes[-1] % depth, axes[-2] % rows)
+            ),
             assume_injective_transform=True,
         )
-        block = sch.get(loaded)
-        ndim = len(block.iter_vars)
+        sch.storage_align(loaded, 0, axis=0, factor=2 * LOAD_VALUES, offset=LOAD_VALUES)
         row, k = sch.get_loops(loaded)[-2:]
-        if contiguous_axis(block, global_source(block), [ndim - 2, ndim - 1]) == ndim - 2:
+        if not along_k:
             sch.reorder(k, row)
             row, k = k, row
         _, threads = sch.split(sch.fuse(row, k), [None, invocations])
         sch.bind(threads, "threadIdx.x")
+        return tile
 
 
 def _with_placeholders(
-    function: tirx.PrimFunc, buffers: tuple[tirx.Buffer, ...], grid: SubgroupGrid, depth: int
+    function: tirx.PrimFunc,
+    buffers: tuple[tirx.Buffer, ...],
+    grid: SubgroupGrid,
+    depth: int,
+    staged: tuple[StagedTile, StagedTile],
+    along_rows: bool,
 ) -> tirx.PrimFunc:
     """`function` with its multiply loop replaced by a call to `websd_matrix_mma`, and each
     round of its write-back preceded by a call to `websd_matrix_store`."""
     a, b, c = buffers
+    layouts = [value for tile in staged for value in (int(tile.along_k), tile.stride)]
 
     def place(loop: tirx.For) -> tirx.Stmt:
         annotations = dict(loop.annotations)
         if annotations.pop(MMA, None) is not None:
-            args = (a.data, b.data, depth, grid.frags_m, grid.frags_n, grid.columns)
+            args = (a.data, b.data, depth, grid.frags_m, grid.frags_n, grid.columns, *layouts)
             return tirx.Evaluate(tirx.call_extern("int32", MMA, *args))
         if annotations.pop(STORE, None) is None:
             return loop
-        store = tirx.call_extern("int32", STORE, c.data, loop.loop_var, grid.frags_n)
+        store = tirx.call_extern(
+            "int32", STORE, c.data, loop.loop_var, grid.frags_n, int(along_rows)
+        )
         body = tirx.SeqStmt([tirx.Evaluate(store), loop.body])
         return tirx.For(
             loop.loop_var, loop.min, loop.extent, loop.kind, body, loop.thread_binding, annotations
