@@ -16,9 +16,11 @@ on any machine:
   flops per workgroup-memory instruction and per bank pass (how much work each read from a
   tile feeds, through registers: a vec4 read is one instruction of 2 to 4 passes).
 
-With `--matrix MxNxK-sS` (float16), each GEMM kernel that has a subgroup-matrix stand-in for
-those fragments (websd.matrix_kernels) is counted as that stand-in: its memory access is then
-its staging and write-back alone, as the subgroup-matrix loads are opaque to the count.
+With `--matrix MxNxK-sS` (float16), the memory access of each GEMM kernel that has a
+subgroup-matrix stand-in for those fragments (websd.matrix_kernels) is the stand-in's: its
+staging and write-back, as its multiply is opaque to the count (so are its subgroup-matrix
+loads, which leaves its flops per workgroup-memory access meaningless). Work is the library
+kernel's: the same arithmetic on the same bytes.
 
 Models are random-weight pipelines made from the configs in websd.testing.configs.
 """
@@ -52,8 +54,8 @@ class FunctionKernels:
 def kernels(
     folder: Path, dtype: str, matrix: MatrixConfig | None = None
 ) -> dict[str, FunctionKernels]:
-    """Compiled function name → its kernel calls, by kind; with `matrix`, each GEMM kernel
-    that has a subgroup-matrix stand-in for those fragments counted as it."""
+    """Compiled function name → its kernel calls, by kind; with `matrix`, the memory access
+    of each GEMM kernel that has a subgroup-matrix stand-in for those fragments is its."""
     import tvm
     from tvm import relax
 
@@ -86,10 +88,10 @@ def kernels(
                     lowered[callee], tvm.tirx.PrimFunc
                 ):
                     kind = kernel_kind(callee.name_hint)
-                    kernel = stand_ins.get(callee.name_hint, lowered[callee])
+                    kernel = lowered[callee]
                     calls.launches[kind] += 1
                     calls.work[kind] += kernel_work(kernel)
-                    calls.access[kind] += memory_access(kernel)
+                    calls.access[kind] += memory_access(stand_ins.get(callee.name_hint, kernel))
         found[name] = calls
     return found
 

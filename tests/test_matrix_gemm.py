@@ -71,9 +71,10 @@ def test_subgroups_share_a_tile_in_blocks_of_fragments() -> None:
 def test_warps_coalesce_and_avoid_bank_conflicts_around_the_multiply() -> None:
     """Counted per warp of 32 lanes (benchmarks/memory_access.py) in what TVM schedules
     around the multiply, NVIDIA's shape: staging stores side by side, epilogue writes along
-    the output's contiguous axis. Before, staging along k into rows of a tile along its rows
-    took 2 to 6 passes per pass its words need, and the epilogue wrote an NCHW output a
-    channel per lane (a fifth of each sector used). The subgroup-matrix loads are opaque to
+    the output's contiguous axis. Before, every tile lay along k in workgroup memory: the
+    lanes staging a convolution's input along its positions stored a row (16 values) apart,
+    2 to 6 passes per pass their words need; and the epilogue wrote an NCHW output a channel
+    per lane (an eighth of each sector it wrote). The subgroup-matrix loads are opaque to
     the count: their strides, an odd number of 16-byte units, are what keeps them apart."""
     memory_access = load("memory_access").memory_access
     matrix = matrix_gemms(gemm_module(MATRIX_CASES, "float16"), NVIDIA)
@@ -134,3 +135,21 @@ def test_every_gemm_ran_on_subgroup_matrices(lavapipe_results: dict) -> None:
 def test_matches_torch_on_subgroup_matrices(lavapipe_results: dict, case: Case) -> None:
     ours = lavapipe_results["outputs"][case.name]
     np.testing.assert_allclose(ours, case.reference("float16"), rtol=FLOAT16_RTOL, atol=1e-3)
+
+
+def test_kernel_census_counts_the_stand_ins_memory_access(tiny_sd1) -> None:
+    """`kernel_census.py --matrix`: the GEMMs' memory access is their stand-ins' (staging and
+    write-back, no multiply: fewer workgroup-memory accesses than the library's kernels,
+    which read their tiles into registers), their work the library's; other kernels as
+    they are."""
+    census = load("kernel_census")
+    library = census.kernels(tiny_sd1, "float16")
+    matrix = census.kernels(tiny_sd1, "float16", NVIDIA)
+    for name, calls in library.items():
+        assert matrix[name].launches == calls.launches, name
+        assert matrix[name].work == calls.work, name
+        for kind in ("conv2d", "matmul"):
+            if calls.launches[kind]:
+                ours, theirs = matrix[name].access[kind], calls.access[kind]
+                assert 0 < ours.shared_requests < theirs.shared_requests, (name, kind)
+        assert matrix[name].access["norm"] == calls.access["norm"], name
