@@ -21,6 +21,12 @@ that `websd.matrix_kernels` rewrites into subgroup-matrix builtins in the WGSL:
 Strides are padded to an odd number of 16 bytes: a subgroup-matrix load reads 8 rows (or
 columns) of 16 bytes at a time (NVIDIA's `ldmatrix`), which then fall in different banks.
 
+The steps of k run as a software pipeline (TVM's `InjectSoftwarePipeline`): each invocation
+fetches its share of the next step's tiles into registers before the subgroups multiply this
+step's, and stores them to workgroup memory after, so that global memory's latency passes
+while the tensor cores work. A tile of 128 × 160 launches about one workgroup per compute
+unit, of 4 subgroups: too few to hide that latency by switching between them.
+
 A kernel so scheduled has the same parameters and the same workgroup grid as `Gemm` gives the
 same function (the same tile, bound to the same workgroup axes), so that it can stand in for
 that kernel at run time on an adapter with the feature, and the library stays valid WGSL on
@@ -182,6 +188,12 @@ class MatrixGemm(GPUScheduleRule):
             self._stage(sch, main, operand, ko, rows, depth, invocations)
             for operand, rows in enumerate((tile_m, tile_n))
         )
+        # A software pipeline over the steps of k: each stores the values fetched in the step
+        # before to workgroup memory, then fetches the next step's into registers, whose
+        # loads are in flight while the subgroups multiply. (The body: A's fetch and store,
+        # B's, the multiply.)
+        sch.annotate(ko, ann_key="software_pipeline_stage", ann_val=[0, 1, 0, 1, 1])
+        sch.annotate(ko, ann_key="software_pipeline_order", ann_val=[2, 0, 3, 1, 4])
         main_block = sch.get(main)
         buffers = (*(read.source for read in main_block.reads), main_block.writes[0].source)
         function = _with_placeholders(
@@ -204,30 +216,55 @@ class MatrixGemm(GPUScheduleRule):
         contiguous in global memory."""
         loaded = sch.cache_read(main, operand, "shared")
         auto_inline_producers(sch, loaded)
-        sch.compute_at(loaded, ko, preserve_unit_loops=True)
         block = sch.get(loaded)
         ndim = len(block.iter_vars)
         along_k = contiguous_axis(block, global_source(block), [ndim - 2, ndim - 1]) == ndim - 1
         tile = StagedTile.of(along_k, rows, depth)
+        source = global_source(block)
+        if along_k and len(source.source.shape) == 4:
+            # A convolution's weights (O, C, KH, KW), read along k as (O, C·KH·KW): so that
+            # their index is k itself, not its (channel, row, column) to be divided out anew
+            # once the software pipeline shifts k by a step. The same bytes: tvmjs binds the
+            # weights as they are.
+            _, _, height, width = (int(extent) for extent in source.source.shape)
+            sch.transform_layout(
+                loaded,
+                ("read", [region.source for region in block.reads].index(source.source)),
+                lambda o, c, kh, kw: (o, (c * height + kh) * width + kw),
+            )
+        # Each invocation first fetches its values into registers (`loaded`, bounds-checked
+        # and converted), then stores them to workgroup memory (`stored`): apart, so that the
+        # software pipeline can fetch the next step's while the subgroups multiply.
+        stored = sch.cache_write(loaded, 0, "local")
+        sch.compute_at(stored, ko, preserve_unit_loops=True)
+        sch.compute_at(loaded, ko, preserve_unit_loops=True)
+
+        def position(*axes: tirx.Var) -> tuple[tirx.PrimExpr, tirx.PrimExpr]:
+            row, k = axes[-2] % rows, axes[-1] % depth
+            return (row, k) if along_k else (k, row)
+
         # Laid out as one tile, once compute_at has found its region: TVM takes the array the
         # placeholder is handed for an access to all of it, and would not narrow it itself.
-        sch.transform_layout(
-            loaded,
-            ("write", 0),
-            lambda *axes: (
-                (axes[-2] % rows, axes[-1] % depth)
-                if along_k
-                else (axes[-1] % depth, axes[-2] % rows)
-            ),
-            assume_injective_transform=True,
-        )
-        sch.storage_align(loaded, 0, axis=0, factor=2 * LOAD_VALUES, offset=LOAD_VALUES)
-        row, k = sch.get_loops(loaded)[-2:]
-        if not along_k:
-            sch.reorder(k, row)
-            row, k = k, row
-        _, threads = sch.split(sch.fuse(row, k), [None, invocations])
-        sch.bind(threads, "threadIdx.x")
+        sch.transform_layout(stored, ("write", 0), position, assume_injective_transform=True)
+        sch.storage_align(stored, 0, axis=0, factor=2 * LOAD_VALUES, offset=LOAD_VALUES)
+        stride = depth if along_k else rows
+
+        def register(*axes: tirx.Var) -> tuple[tirx.PrimExpr]:
+            """An invocation's registers, by the copy that fills them: the same for all."""
+            outer, inner = position(*axes)
+            return ((outer * stride + inner) // invocations,)
+
+        sch.transform_layout(loaded, ("write", 0), register, assume_injective_transform=True)
+        for copy in (loaded, stored):
+            row, k = sch.get_loops(copy)[-2:]
+            if not along_k:
+                sch.reorder(k, row)
+                row, k = k, row
+            copies, threads = sch.split(sch.fuse(row, k), [None, invocations])
+            sch.bind(threads, "threadIdx.x")
+            # Unrolled, so that the registers are indexed by constants.
+            sch.annotate(copies, ann_key="pragma_auto_unroll_max_step", ann_val=256)
+            sch.annotate(copies, ann_key="pragma_unroll_explicit", ann_val=1)
         return tile
 
 
