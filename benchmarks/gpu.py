@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from gpu_matrix import SHAPES, matrix_command, torch_gemm_ms
-from gpu_report import FUNCTIONS, report_text, summarize, write_report
+from gpu_report import FUNCTIONS, output_differences, report_text, summarize, write_report
 
 BENCH_JS = Path(__file__).parent / "gpu" / "bench.mjs"
 STDERR_TAIL_LINES = 20
@@ -261,10 +261,15 @@ def main() -> None:
     torch_result = report["torch"] if report["torch"] and "ms" in report["torch"] else None
     for folder in args.models:
         matrices = json.loads((folder / "model.json").read_text()).get("matrix_kernels", [])
+        plain = None
         for matrix in [None, *matrices]:
             print(f"[gpu] WebGPU {folder} {matrix or ''}", file=sys.stderr, flush=True)
             library = run_library(folder, settings, matrix)
             summarize(library, torch_result, args.steps)
+            if plain is None:
+                plain = library
+            else:
+                library["outputs_vs_library"] = output_differences(library, plain)
             report["webgpu"].append(library)
             write_report(report, args.out)
     print(report_text(report))

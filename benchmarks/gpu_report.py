@@ -43,6 +43,44 @@ def summarize(library: dict[str, Any], torch_result: dict[str, Any] | None, step
         }
 
 
+def output_differences(library: dict[str, Any], reference: dict[str, Any]) -> dict[str, Any]:
+    """Per function run in both, how far `library`'s sampled output lies from `reference`'s:
+    the same library on its own kernels, with the same random weights and inputs. The
+    largest difference where both are finite, beside the largest value; and the values
+    that are not finite in each."""
+    differences = {}
+    for name, function in library.get("functions", {}).items():
+        theirs = reference.get("functions", {}).get(name, {}).get("output")
+        ours = function.get("output")
+        if theirs is None or ours is None:
+            continue
+        pairs = [
+            (a, b)
+            for a, b in zip(ours["sample"], theirs["sample"], strict=True)
+            if a is not None and b is not None
+        ]
+        differences[name] = {
+            "max_abs_difference": max((abs(a - b) for a, b in pairs), default=0.0),
+            "max_abs": max((abs(b) for _, b in pairs), default=0.0),
+            "nonfinite": [ours["nonfinite"], theirs["nonfinite"]],
+        }
+    return differences
+
+
+def _difference_lines(differences: dict[str, Any]) -> list[str]:
+    """A run on subgroup matrices, its outputs beside the library's own kernels'."""
+    cells = []
+    for name, difference in differences.items():
+        cell = f"{name} {difference['max_abs_difference']:.3g} of {difference['max_abs']:.3g}"
+        ours, theirs = difference["nonfinite"]
+        if ours or theirs:
+            cell += f" ({ours} values not finite; {theirs} on its own kernels)"
+        cells.append(cell)
+    if not cells:
+        return []
+    return [f"  largest difference from its own kernels' outputs: {'; '.join(cells)}"]
+
+
 def _trouble_lines(stage: dict[str, Any]) -> list[str]:
     """What went wrong in a node stage: cut at the deadline, failed, or GPU errors."""
     lines = [f"  {note.upper()}: {stage[note]}" for note in ("cut", "failed") if note in stage]
@@ -100,6 +138,7 @@ def _library_lines(library: dict[str, Any]) -> list[str]:
     lines += _trouble_lines(library)
     if "matrix" in library:
         lines.append(f"  {library['matrix']['kernels']} GEMM kernels on subgroup matrices")
+        lines += _difference_lines(library.get("outputs_vs_library", {}))
     if "compile_s" in library:
         lines.append(
             f"  pipelines compiled in {library['compile_s']:.1f} s, "

@@ -323,6 +323,20 @@ def test_float16_library_runs_with_shader_f16_on_lavapipe(
     }
     assert on_matrices["matrix"]["kernels"] > 0
     _check_timings(on_matrices, tiny_sd1, "float16")
+    # The same random weights and inputs as the run on the library's own kernels: the same
+    # outputs, to float16's rounding of sums taken in another order. The guided UNet call
+    # multiplies the difference of its two predictions by 7.5, and their rounding with it
+    # (7% of its largest value, where its text encoder's outputs differ by 0.005%); the
+    # image is bytes. Kernels that computed something else would differ by about as much as
+    # the values themselves.
+    differences = on_matrices["outputs_vs_library"]
+    assert set(differences) == set(FUNCTIONS)
+    for name, difference in differences.items():
+        assert library["functions"][name]["output"]["size"] > 0
+        assert difference["nonfinite"] == [0, 0], name
+        assert difference["max_abs"] > 0, name
+        assert difference["max_abs_difference"] <= 0.1 * difference["max_abs"], name
+    assert differences["decode_image"]["max_abs_difference"] <= 4
     assert on_missing_matrices["matrix"]["skipped"] == (
         "the adapter has no float16 → float32 subgroup matrices of 16×16×16"
     )
@@ -340,6 +354,7 @@ def test_float16_library_runs_with_shader_f16_on_lavapipe(
     text = (tmp_path / "gpu-report.txt").read_text()
     assert "WebGPU tiny-sd1 float16" in text
     assert "WebGPU tiny-sd1 float16 on subgroup matrices 8×8×8, subgroups of 8" in text
+    assert "largest difference from its own kernels' outputs: encode_text" in text
     assert "16×16×16, subgroups of 32: not run, the adapter has no" in text
     assert "f16→f32 8×8×8 fragments, subgroups of 8, 128×128×32 tiles" in text
     assert "subgroup-matrix GEMM (f16→f32 8×8×8): 256×256×96" in text

@@ -15,8 +15,9 @@
  * gpu_build.py wrote beside the library), the model runs on a device from the instance that
  * lists Dawn's experimental features, its GEMM kernels swapped for that set's as the runtime
  * swaps them where an adapter offers those matrices; on an adapter without, it says why and
- * runs nothing. The result is rewritten after each function, so a run stopped early still
- * leaves what it measured.
+ * runs nothing. Each function's output is kept in brief (a sample of its values), so that
+ * runs of one library (which draw the same weights and inputs) can be compared. The result
+ * is rewritten after each function, so a run stopped early still leaves what it measured.
  * Progress goes to stderr.
  */
 
@@ -49,6 +50,8 @@ const DAWN_TOGGLES = dawnToggles();
 const LISTING_TOGGLES = dawnToggles("allow_unsafe_apis");
 /** Inputs that are one number in every call, as a generation passes them. */
 const CONSTANT_INPUTS = { timestep: 500, guidance_scale: 7.5 };
+/** Values of each function's output kept, spread evenly over it, to compare runs. */
+const OUTPUT_SAMPLES = 256;
 const DEFAULT_FUNCTIONS = "encode_text,denoise,decode_image";
 
 const { values: args } = parseArgs({
@@ -322,6 +325,32 @@ for (const name of functions) {
       tvm.endScope();
     }
   };
+  /**
+   * What one call computes, in brief: its output's size, its values that are not finite, and
+   * OUTPUT_SAMPLES of them spread evenly over it (null where not finite). Runs of one library
+   * draw the same weights and inputs, so the report can set a run on subgroup matrices beside
+   * the run on the library's own kernels.
+   */
+  const output = async () => {
+    tvm.beginScope();
+    try {
+      const result = fn(...inputs, params.get(spec.params));
+      const host = tvm.empty(result.shape, result.dtype, tvm.cpu()).copyFrom(result);
+      await dev.sync();
+      const array = host.toArray();
+      // decode_image packs RGBA8 pixels in 32-bit words: its values are their bytes.
+      const values = Array.from(result.dtype === "int32" ? new Uint8Array(array.buffer) : array);
+      const step = Math.max(1, Math.floor(values.length / OUTPUT_SAMPLES));
+      const sample = values.filter((_, i) => i % step === 0).slice(0, OUTPUT_SAMPLES);
+      return {
+        size: values.length,
+        nonfinite: values.filter((v) => !Number.isFinite(v)).length,
+        sample: sample.map((v) => (Number.isFinite(v) ? v : null)),
+      };
+    } finally {
+      tvm.endScope();
+    }
+  };
   for (let i = 0; i < warmup; i++) log(`${name} warm-up ${(await call()).ms.toFixed(1)} ms`);
   const ways = {
     page: { batches: true, reuse: true },
@@ -350,6 +379,7 @@ for (const name of functions) {
     new_bind_groups_encode_ms: timed.newBindGroups.map((t) => t.encodeMs),
     bind_groups: page.map((t) => t.bindGroups),
     new_bind_groups: timed.newBindGroups.map((t) => t.bindGroups),
+    output: await output(),
   };
   if (timestamps) {
     profiler.start(device);
