@@ -218,9 +218,9 @@ class MatrixGemm(GPUScheduleRule):
         auto_inline_producers(sch, loaded)
         block = sch.get(loaded)
         ndim = len(block.iter_vars)
-        along_k = contiguous_axis(block, global_source(block), [ndim - 2, ndim - 1]) == ndim - 1
-        tile = StagedTile.of(along_k, rows, depth)
         source = global_source(block)
+        along_k = contiguous_axis(block, source, [ndim - 2, ndim - 1]) == ndim - 1
+        tile = StagedTile.of(along_k, rows, depth)
         if along_k and len(source.source.shape) == 4:
             # A convolution's weights (O, C, KH, KW), read along k as (O, C·KH·KW): so that
             # their index is k itself, not its (channel, row, column) to be divided out anew
@@ -250,7 +250,8 @@ class MatrixGemm(GPUScheduleRule):
         stride = depth if along_k else rows
 
         def register(*axes: tirx.Var) -> tuple[tirx.PrimExpr]:
-            """An invocation's registers, by the copy that fills them: the same for all."""
+            """An invocation's registers, indexed by the copy that fills them (TVM gives
+            each invocation its own, so the map need only be one-to-one within one)."""
             outer, inner = position(*axes)
             return ((outer * stride + inner) // invocations,)
 
