@@ -44,6 +44,12 @@ TVM writes a workgroup array of vectors (`array<vec4<f32>, N>`) when every acces
 a whole vector, so staging stores vectors too: each invocation loads a vector's values one
 by one into registers (bounds-checked and converted), then stores them at once. Global
 loads stay scalar: TVM declares storage buffers as arrays of scalars.
+
+The steps of k run as a software pipeline (TVM's `InjectSoftwarePipeline`): each invocation
+fetches its values of the next step's tiles into registers before the workgroup multiplies
+this step's, and stores them to workgroup memory after, so that global memory's latency
+passes while the ALUs work. A large GEMM launches few more workgroups than a GPU has compute
+units (`MIN_WORKGROUPS`), so there is rarely another workgroup to switch to while one waits.
 """
 
 from __future__ import annotations
@@ -370,6 +376,12 @@ class Gemm(GPUScheduleRule):
         threads = (int(sch.get(yth).extent), int(sch.get(xth).extent))
         for operand, (_, vector) in enumerate(operands):
             self._stage(sch, main, operand, ko, vector, threads, depth)
+        # A software pipeline over the steps of k: each stores the values fetched in the step
+        # before to workgroup memory, then fetches the next step's into registers, whose
+        # loads are in flight while this step is multiplied. (The body: A's fetch and store,
+        # B's, the multiply.)
+        sch.annotate(ko, ann_key="software_pipeline_stage", ann_val=[0, 1, 0, 1, 1])
+        sch.annotate(ko, ann_key="software_pipeline_order", ann_val=[2, 0, 3, 1, 4])
         for operand, (_, vector) in enumerate(operands):
             registers = sch.cache_read(main, operand, "local")
             sch.compute_at(registers, ki, preserve_unit_loops=True)
@@ -411,8 +423,10 @@ class Gemm(GPUScheduleRule):
     ) -> None:
         """Copy one operand's tile into workgroup memory by the workgroup's (y, x) `threads`,
         neighbouring lanes on neighbouring global addresses, `depth` steps of k at a time.
-        Each invocation loads `vector` values into registers one by one, converted and
-        bounds-checked, and stores them to workgroup memory with one instruction."""
+        Each invocation fetches its values into registers one by one, converted and
+        bounds-checked (`loaded`), and stores each vector of them to workgroup memory with
+        one instruction (`staged`): apart, so that the software pipeline over the steps of k
+        can fetch the next step's values while this step's are multiplied."""
         loaded = sch.cache_read(main, operand, "shared")
         auto_inline_producers(sch, loaded)
         block = sch.get(loaded)
@@ -425,29 +439,47 @@ class Gemm(GPUScheduleRule):
             *outer, group, invocation, step, k = axes
             return (*outer, k, group, invocation, step)
 
-        for block_rv in (loaded, staged):
-            sch.transform_layout(
-                block_rv, ("write", 0), tirx.IndexMap.from_func(along_k, ndim=ndim)
-            )
+        sch.transform_layout(staged, ("write", 0), tirx.IndexMap.from_func(along_k, ndim=ndim))
         sch.compute_at(staged, ko, preserve_unit_loops=True)
-        groups, invocations, in_group, k_steps = sch.get_loops(staged)[-4:]
-        if along_rows:
-            sch.reorder(k_steps, groups, invocations, in_group)
-        else:
-            sch.reorder(groups, invocations, k_steps, in_group)
-        copies, ty, tx = sch.split(sch.fuse(*sch.get_loops(staged)[-ndim:-1]), [None, *threads])
-        # Kept a loop: unrolled, the 8 bounds-checked im2col copies of a padded small tile
-        # make SwiftShader fail to create the pipeline; the GPU's compiler can still unroll.
-        sch.annotate(copies, ann_key="pragma_auto_unroll_max_step", ann_val=0)
-        sch.annotate(copies, ann_key="pragma_unroll_explicit", ann_val=0)
-        sch.compute_at(loaded, tx, preserve_unit_loops=True)
-        # The loads of one vector (the block's own loops, all but one of them of one step)
-        # unrolled, so that the vector's registers are indexed by constants.
-        loads = sch.get_loops(loaded)[-ndim]
-        sch.annotate(loads, ann_key="pragma_auto_unroll_max_step", ann_val=MAX_VECTOR)
-        sch.annotate(loads, ann_key="pragma_unroll_explicit", ann_val=1)
-        sch.bind(ty, "threadIdx.y")
-        sch.bind(tx, "threadIdx.x")
+        sch.compute_at(loaded, ko, preserve_unit_loops=True)
+        *_, groups, invocations, _, _ = (int(extent) for extent in block.writes[0].source.shape)
+
+        def copy_index(group: tirx.PrimExpr, invocation: tirx.PrimExpr, k: tirx.PrimExpr):
+            """Which of the workgroup's copies moves this vector: they walk (k, group,
+            invocation) where the tile's rows are contiguous, else (group, invocation, k)."""
+            k = k % depth
+            if along_rows:
+                return (k * groups + group) * invocations + invocation
+            return (group * invocations + invocation) * depth + k
+
+        workgroup = threads[0] * threads[1]
+
+        def registers(*axes: tirx.Var) -> tuple[tirx.PrimExpr, ...]:
+            """An invocation's registers, indexed by its copy and the step in its vector
+            (TVM gives each invocation its own, so the map need be one-to-one within one)."""
+            *_, group, invocation, step, k = axes
+            return (copy_index(group, invocation, k) // workgroup, step)
+
+        sch.transform_layout(loaded, ("write", 0), registers, assume_injective_transform=True)
+        for copy in (loaded, staged):
+            group_loop, invocation_loop, in_group, k_steps = sch.get_loops(copy)[-4:]
+            if along_rows:
+                sch.reorder(k_steps, group_loop, invocation_loop, in_group)
+            else:
+                sch.reorder(group_loop, invocation_loop, k_steps, in_group)
+            copies, ty, tx = sch.split(sch.fuse(*sch.get_loops(copy)[-ndim:-1]), [None, *threads])
+            # Kept a loop: unrolled, the 8 bounds-checked im2col copies of a padded small
+            # tile make SwiftShader fail to create the pipeline; the GPU's compiler can
+            # still unroll.
+            sch.annotate(copies, ann_key="pragma_auto_unroll_max_step", ann_val=0)
+            sch.annotate(copies, ann_key="pragma_unroll_explicit", ann_val=0)
+            sch.bind(ty, "threadIdx.y")
+            sch.bind(tx, "threadIdx.x")
+        # The loads of one vector unrolled, so that its registers are indexed by constants.
+        sch.annotate(
+            sch.get_loops(loaded)[-1], ann_key="pragma_auto_unroll_max_step", ann_val=MAX_VECTOR
+        )
+        sch.annotate(sch.get_loops(loaded)[-1], ann_key="pragma_unroll_explicit", ann_val=1)
         sch.vectorize(sch.get_loops(staged)[-1])
         # Staging k-contiguous operands, the lanes that store together (128 bytes: 32 / vector
         # of them) walk k, then (when a tile is less deep than that) the next invocations: each
