@@ -290,6 +290,15 @@ def output_contiguous_axis(sch: s_tir.Schedule, main: s_tir.schedule.SBlockRV) -
     return contiguous_axis(output, output.writes[0], [1, 2])
 
 
+def pipeline_steps_of_k(sch: s_tir.Schedule, ko: s_tir.schedule.LoopRV) -> None:
+    """Run the steps of k as a software pipeline (TVM's `InjectSoftwarePipeline`). The loop's
+    body is A's fetch into registers and store to workgroup memory, B's, and the multiply;
+    each step then stores the values fetched in the step before, fetches the next step's,
+    whose loads are in flight while this step is multiplied, and multiplies."""
+    sch.annotate(ko, ann_key="software_pipeline_stage", ann_val=[0, 1, 0, 1, 1])
+    sch.annotate(ko, ann_key="software_pipeline_order", ann_val=[2, 0, 3, 1, 4])
+
+
 def normalize(sch: s_tir.Schedule, main: s_tir.schedule.SBlockRV) -> None:
     """Rewrite the kernel as C[b, i, j] += A[b, i, k] · B[b, j, k] (dlight's index maps)."""
     operand_a = sch.reindex(main, ("read", 0))
@@ -376,12 +385,7 @@ class Gemm(GPUScheduleRule):
         threads = (int(sch.get(yth).extent), int(sch.get(xth).extent))
         for operand, (_, vector) in enumerate(operands):
             self._stage(sch, main, operand, ko, vector, threads, depth)
-        # A software pipeline over the steps of k: each stores the values fetched in the step
-        # before to workgroup memory, then fetches the next step's into registers, whose
-        # loads are in flight while this step is multiplied. (The body: A's fetch and store,
-        # B's, the multiply.)
-        sch.annotate(ko, ann_key="software_pipeline_stage", ann_val=[0, 1, 0, 1, 1])
-        sch.annotate(ko, ann_key="software_pipeline_order", ann_val=[2, 0, 3, 1, 4])
+        pipeline_steps_of_k(sch, ko)
         for operand, (_, vector) in enumerate(operands):
             registers = sch.cache_read(main, operand, "local")
             sch.compute_at(registers, ki, preserve_unit_loops=True)

@@ -46,7 +46,13 @@ from tvm.s_tir.dlight.gpu.matmul import auto_inline_consumer_chain, auto_inline_
 
 from ..spec import MatrixConfig
 from .contiguity import contiguous_axis, global_source
-from .gemm import SECTOR_BYTES, choose_tile, normalized_gemm, output_contiguous_axis
+from .gemm import (
+    SECTOR_BYTES,
+    choose_tile,
+    normalized_gemm,
+    output_contiguous_axis,
+    pipeline_steps_of_k,
+)
 
 # The placeholders' names; until they are put in, the annotations of the loops they replace.
 MMA = "websd_matrix_mma"
@@ -188,12 +194,7 @@ class MatrixGemm(GPUScheduleRule):
             self._stage(sch, main, operand, ko, rows, depth, invocations)
             for operand, rows in enumerate((tile_m, tile_n))
         )
-        # A software pipeline over the steps of k: each stores the values fetched in the step
-        # before to workgroup memory, then fetches the next step's into registers, whose
-        # loads are in flight while the subgroups multiply. (The body: A's fetch and store,
-        # B's, the multiply.)
-        sch.annotate(ko, ann_key="software_pipeline_stage", ann_val=[0, 1, 0, 1, 1])
-        sch.annotate(ko, ann_key="software_pipeline_order", ann_val=[2, 0, 3, 1, 4])
+        pipeline_steps_of_k(sch, ko)
         main_block = sch.get(main)
         buffers = (*(read.source for read in main_block.reads), main_block.writes[0].source)
         function = _with_placeholders(
