@@ -448,7 +448,9 @@ class Gemm(GPUScheduleRule):
         sch.compute_at(loaded, ko, preserve_unit_loops=True)
         *_, groups, invocations, _, _ = (int(extent) for extent in block.writes[0].source.shape)
 
-        def copy_index(group: tirx.PrimExpr, invocation: tirx.PrimExpr, k: tirx.PrimExpr):
+        def copy_index(
+            group: tirx.PrimExpr, invocation: tirx.PrimExpr, k: tirx.PrimExpr
+        ) -> tirx.PrimExpr:
             """Which of the workgroup's copies moves this vector: they walk (k, group,
             invocation) where the tile's rows are contiguous, else (group, invocation, k)."""
             k = k % depth
@@ -479,11 +481,11 @@ class Gemm(GPUScheduleRule):
             sch.annotate(copies, ann_key="pragma_unroll_explicit", ann_val=0)
             sch.bind(ty, "threadIdx.y")
             sch.bind(tx, "threadIdx.x")
-        # The loads of one vector unrolled, so that its registers are indexed by constants.
-        sch.annotate(
-            sch.get_loops(loaded)[-1], ann_key="pragma_auto_unroll_max_step", ann_val=MAX_VECTOR
-        )
-        sch.annotate(sch.get_loops(loaded)[-1], ann_key="pragma_unroll_explicit", ann_val=1)
+        # The loads of one vector unrolled, so that its registers are indexed by constants
+        # (and by the copy, which is constant too where the GPU's compiler unrolls copies).
+        loads = sch.get_loops(loaded)[-1]
+        sch.annotate(loads, ann_key="pragma_auto_unroll_max_step", ann_val=MAX_VECTOR)
+        sch.annotate(loads, ann_key="pragma_unroll_explicit", ann_val=1)
         sch.vectorize(sch.get_loops(staged)[-1])
         # Staging k-contiguous operands, the lanes that store together (128 bytes: 32 / vector
         # of them) walk k, then (when a tile is less deep than that) the next invocations: each
