@@ -261,12 +261,11 @@ def main() -> None:
     torch_result = report["torch"] if report["torch"] and "ms" in report["torch"] else None
     for folder in args.models:
         matrices = json.loads((folder / "model.json").read_text()).get("matrix_kernels", [])
-        plain = None
         for matrix in [None, *matrices]:
             print(f"[gpu] WebGPU {folder} {matrix or ''}", file=sys.stderr, flush=True)
             library = run_library(folder, settings, matrix)
             summarize(library, torch_result, args.steps)
-            if plain is None:
+            if matrix is None:
                 plain = library
             else:
                 library["outputs_vs_library"] = output_differences(library, plain)
